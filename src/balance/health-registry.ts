@@ -1,0 +1,154 @@
+/**
+ * Health state of backends, keyed by backend address (the normalized URL) so that it survives a config
+ * reload: the server keeps one registry for its whole life and builds every new Pool against it.
+ */
+import type { Logger } from '../log.js';
+import type { PassiveSpec } from './types.js';
+
+/** Where a state change is logged, and under which labels. Built once per Backend. */
+export interface HealthReporter {
+  readonly log: Logger;
+  readonly pool: string;
+  readonly backend: string;
+}
+
+/**
+ * One backend's health. Active checks (rise/fall) and the passive failure window (nginx `max_fails`
+ * within `fail_timeout`) are tracked separately; the backend is usable only when both say so and it is
+ * not drained. Mutate it only through the methods: each one logs a state change exactly once.
+ */
+export class BackendHealth {
+  readonly address: string;
+  /** Active checks: backends start up (as in nginx) until checks say otherwise. */
+  activeUp = true;
+  consecutiveSuccesses = 0;
+  consecutiveFailures = 0;
+  /** Drained by an operator: no new requests, sticky clients are moved. */
+  drained = false;
+  /** Failures counted in the current passive window. */
+  passiveFailures = 0;
+  passiveWindowStart = 0;
+  /**
+   * 0 when passive health has nothing against the backend. Otherwise the backend failed `max_fails`
+   * times within `fail_timeout`: it is out until this time, then on probation (one failure takes it out
+   * again, one success clears it).
+   */
+  passiveDownUntil = 0;
+  /** When the backend last became usable again after being down (0: never down). For slow start. */
+  recoveredAt = 0;
+
+  constructor(address: string) {
+    this.address = address;
+  }
+
+  /** True while a passive failure keeps the backend out. */
+  isPassivelyOut(now: number): boolean {
+    return this.passiveDownUntil > now;
+  }
+
+  /** Records one active check. Returns 'up' or 'down' when the state changed, else null. */
+  recordCheck(ok: boolean, reason: string, rise: number, fall: number, now: number, reporter: HealthReporter): 'up' | 'down' | null {
+    if (ok) {
+      this.consecutiveFailures = 0;
+      this.consecutiveSuccesses++;
+      if (!this.activeUp && this.consecutiveSuccesses >= rise) {
+        this.activeUp = true;
+        this.recoveredAt = now;
+        reporter.log.info(
+          { pool: reporter.pool, backend: reporter.backend, reason: `${this.consecutiveSuccesses} health checks passed (${reason})` },
+          'backend up',
+        );
+        return 'up';
+      }
+      return null;
+    }
+    this.consecutiveSuccesses = 0;
+    this.consecutiveFailures++;
+    if (this.activeUp && this.consecutiveFailures >= fall) {
+      this.activeUp = false;
+      reporter.log.warn(
+        { pool: reporter.pool, backend: reporter.backend, reason: `${this.consecutiveFailures} health checks failed (${reason})` },
+        'backend down',
+      );
+      return 'down';
+    }
+    return null;
+  }
+
+  /** Records a request that got a response. Clears a passive failure whose fail_timeout is over. */
+  recordSuccess(now: number, reporter: HealthReporter): void {
+    if (this.passiveDownUntil !== 0 && this.passiveDownUntil <= now) {
+      this.passiveDownUntil = 0;
+      this.passiveFailures = 0;
+      reporter.log.info({ pool: reporter.pool, backend: reporter.backend, reason: 'a request succeeded after fail_timeout' }, 'backend up');
+    }
+  }
+
+  /** Records a failed request (nginx semantics; `max_fails: 0` disables passive health). */
+  recordFailure(now: number, passive: PassiveSpec, reason: string, reporter: HealthReporter): void {
+    if (passive.maxFails <= 0) return;
+    if (this.passiveDownUntil !== 0) {
+      // Already out: a request that was in flight when it went out changes nothing. On probation
+      // (fail_timeout over, no success yet) one failure takes it out again; it was never reported up.
+      if (this.passiveDownUntil <= now) {
+        this.passiveDownUntil = now + passive.failTimeoutMs;
+        this.recoveredAt = this.passiveDownUntil;
+      }
+      return;
+    }
+    if (this.passiveFailures === 0 || now - this.passiveWindowStart >= passive.failTimeoutMs) {
+      this.passiveWindowStart = now;
+      this.passiveFailures = 0;
+    }
+    this.passiveFailures++;
+    if (this.passiveFailures >= passive.maxFails) {
+      this.passiveDownUntil = now + passive.failTimeoutMs;
+      this.recoveredAt = this.passiveDownUntil;
+      reporter.log.warn(
+        {
+          pool: reporter.pool,
+          backend: reporter.backend,
+          reason: `${this.passiveFailures} failed requests within ${passive.failTimeoutMs}ms (last: ${reason}); out for ${passive.failTimeoutMs}ms`,
+        },
+        'backend down',
+      );
+      this.passiveFailures = 0;
+    }
+  }
+
+  /** Drains (true) or re-enables (false). Returns whether anything changed. */
+  setDrained(drained: boolean, reporter: HealthReporter): boolean {
+    if (this.drained === drained) return false;
+    this.drained = drained;
+    reporter.log.info({ pool: reporter.pool, backend: reporter.backend }, drained ? 'backend drained' : 'backend enabled');
+    return true;
+  }
+}
+
+export class HealthRegistry {
+  private readonly states = new Map<string, BackendHealth>();
+
+  /** The health of the backend at `address` (a normalized URL), created up and healthy on first use. */
+  get(address: string): BackendHealth {
+    let state = this.states.get(address);
+    if (state === undefined) {
+      state = new BackendHealth(address);
+      this.states.set(address, state);
+    }
+    return state;
+  }
+
+  has(address: string): boolean {
+    return this.states.has(address);
+  }
+
+  get size(): number {
+    return this.states.size;
+  }
+
+  /** Forgets every address not in `addresses` (after a reload removed servers). */
+  retainOnly(addresses: Iterable<string>): void {
+    const keep = new Set(addresses);
+    for (const address of this.states.keys()) if (!keep.has(address)) this.states.delete(address);
+  }
+}
