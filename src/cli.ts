@@ -1,0 +1,70 @@
+/** `portico` — the command line: flags and config in, a running proxy out; signals for reload and shutdown. */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './config/errors.js';
+import { loadConfig, parseCliArgs, USAGE } from './config/flags.js';
+import { createLogger } from './log.js';
+import { Portico } from './server.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args;
+  let config;
+  try {
+    args = parseCliArgs(argv);
+    if (args.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (args.version) {
+      process.stdout.write(`portico ${VERSION}\n`);
+      return 0;
+    }
+    config = loadConfig(args);
+  } catch (err) {
+    return reportStartupError(err);
+  }
+  if (args.check) {
+    process.stdout.write('config OK\n');
+    return 0;
+  }
+  const log = createLogger(config.log.level);
+  let portico: Portico;
+  try {
+    portico = await Portico.start(config, { log, loadConfig: args.configPath ? () => loadConfig(args) : undefined });
+  } catch (err) {
+    return reportStartupError(err);
+  }
+  process.on('SIGHUP', () => {
+    try {
+      portico.reload();
+    } catch (err) {
+      log.error({ problems: err instanceof ConfigError ? err.problems : [(err as Error).message] }, 'reload rejected; the previous config keeps running');
+    }
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: letting in-flight requests finish');
+    portico.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+function reportStartupError(err: unknown): number {
+  if (err instanceof ConfigError) {
+    for (const line of err.problems) process.stderr.write(`portico: ${line}\n`);
+    return 2;
+  }
+  process.stderr.write(`portico: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;

@@ -1,0 +1,70 @@
+/** Reading, merging and validating the config: file (YAML or JSON) + CLI flags → a validated Config. */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { core } from 'zod';
+import { ConfigError, describeValue, formatKeyPath } from './errors.js';
+import { configSchema, type Config } from './schema.js';
+
+type RawConfig = Record<string, unknown>;
+
+/** Reads a YAML or JSON config file into plain data; syntax errors name the file, line and column. */
+export function readConfigFile(path: string): RawConfig {
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`], path);
+  }
+  const doc = parseDocument(source, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}`;
+      }),
+      path,
+    );
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError([`expected a mapping of sections (reverse, pools, forward, cache, admin, log), got ${describeValue(data)}`], path);
+  }
+  return data as RawConfig;
+}
+
+/** Validates raw config data; every problem is reported, each naming its key path. */
+export function validateConfig(raw: unknown, source?: string): Config {
+  const result = configSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.flatMap(formatIssue), source);
+}
+
+function formatIssue(issue: core.$ZodIssue): string[] {
+  const path = formatKeyPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${formatKeyPath([...issue.path, key])}: unknown key`);
+  }
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // Report the first branch's problem: our unions are "one or many" shapes of the same thing.
+    const inner = issue.errors[0]?.[0];
+    if (inner && issue.message.startsWith('Invalid input')) return formatIssue({ ...inner, path: [...issue.path, ...inner.path] } as core.$ZodIssue);
+  }
+  const message = issue.message.startsWith('expected') ? issue.message : `expected ${issue.message.replace(/^Invalid input: expected /, '')}`;
+  const got = 'input' in issue ? `, got ${describeValue(issue.input)}` : '';
+  return [`${path}: ${message}${got}`];
+}
+
+/** Deep-merges `over` onto `base` (objects merge, everything else replaces). */
+export function mergeConfig(base: RawConfig, over: RawConfig): RawConfig {
+  const out: RawConfig = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? mergeConfig(prev, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is RawConfig {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,243 @@
+/**
+ * The config file's schema: strict (unknown keys are errors), with units parsed into numbers
+ * (durations → milliseconds, sizes → bytes). The key names are the user-facing contract.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { BALANCE_ALGORITHMS } from '../balance/types.js';
+import { LOG_LEVELS } from '../log.js';
+import { parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
+
+const msg = (expected: string) => ({ error: `expected ${expected}` });
+
+const positiveInt = z.int(msg('a positive integer')).positive(msg('a positive integer'));
+const nonNegativeInt = z.int(msg('a whole number ≥ 0')).nonnegative(msg('a whole number ≥ 0'));
+const bool = z.boolean(msg('true or false'));
+const text = z.string(msg('a string')).min(1, msg('a non-empty string'));
+
+const duration = z
+  .union([z.string(), z.number()], msg('a duration like "5s", "500ms" or "2m"'))
+  .transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration like "5s", "500ms" or "2m"', input: value });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z
+  .union([z.string(), z.number()], msg('a size like "256mb", "512kb" or a number of bytes'))
+  .transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === null) {
+      ctx.addIssue({ code: 'custom', message: 'expected a size like "256mb", "512kb" or a number of bytes', input: value });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const listenAddress = (defaultHost: string) =>
+  z
+    .union([z.string(), z.number()], msg('an address like "8080", "127.0.0.1:8080" or "[::1]:8080"'))
+    .transform((value, ctx): ListenAddress => {
+      const addr = parseListenAddress(value, defaultHost);
+      if (!addr) {
+        ctx.addIssue({ code: 'custom', message: 'expected an address like "8080", "127.0.0.1:8080" or "[::1]:8080"', input: value });
+        return z.NEVER;
+      }
+      return addr;
+    });
+
+const httpUrl = z.string(msg('an http:// or https:// URL')).refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}, msg('an http:// or https:// URL with a host and no query, like "http://10.0.0.5:3000"'));
+
+const cidr = z.string(msg('a CIDR like "10.0.0.0/8" or an address')).refine(isCidr, msg('a CIDR like "10.0.0.0/8" or an address'));
+const oneOrMany = <T extends z.ZodType>(schema: T) => z.union([schema, z.array(schema)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+
+export function isCidr(value: string): boolean {
+  const [addr, bits, extra] = value.split('/');
+  if (extra !== undefined || !addr) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d+$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+const timeouts = z.strictObject({
+  connect: duration.default(5_000),
+  response_header: duration.default(60_000),
+  idle: duration.default(60_000),
+});
+export type TimeoutsConfig = z.output<typeof timeouts>;
+
+const server = z.strictObject({
+  url: httpUrl,
+  weight: positiveInt.default(1),
+  max_conns: nonNegativeInt.default(0),
+  backup: bool.default(false),
+});
+
+const health = z.strictObject({
+  path: z.string(msg('a path starting with "/"')).startsWith('/', msg('a path starting with "/"')).default('/health'),
+  interval: duration.default(5_000),
+  timeout: duration.default(2_000),
+  rise: positiveInt.default(2),
+  fall: positiveInt.default(3),
+  status: oneOrMany(z.int(msg('an HTTP status code')).min(100).max(599, msg('an HTTP status code'))).optional(),
+  host: text.optional(),
+});
+
+const pool = z.strictObject({
+  balance: z.enum(BALANCE_ALGORITHMS, msg(`one of ${BALANCE_ALGORITHMS.join(', ')}`)).default('round-robin'),
+  hash_key: z
+    .string(msg('"uri", "header:NAME" or "cookie:NAME"'))
+    .regex(/^(uri|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+|cookie:[^\s;=]+)$/, msg('"uri", "header:NAME" or "cookie:NAME"'))
+    .optional(),
+  retries: nonNegativeInt.default(2),
+  servers: z.array(server, msg('a list of servers')).min(1, msg('at least one server')),
+  health: health.optional(),
+  passive: z.strictObject({ max_fails: nonNegativeInt.default(3), fail_timeout: duration.default(30_000) }).default({ max_fails: 3, fail_timeout: 30_000 }),
+  sticky: z.strictObject({ cookie: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, msg('a cookie name')) }).optional(),
+  queue: z.strictObject({ size: nonNegativeInt.default(0), timeout: duration.default(10_000) }).default({ size: 0, timeout: 10_000 }),
+  slow_start: duration.default(0),
+  timeouts: timeouts.optional(),
+  preserve_host: bool.optional(),
+});
+export type PoolConfig = z.output<typeof pool>;
+
+const route = z.strictObject({
+  host: z
+    .string(msg('a host name like "app.example.com" or "*.example.com"'))
+    .regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, msg('a host name like "app.example.com" or "*.example.com"'))
+    .optional(),
+  path: z.string(msg('a path prefix starting with "/"')).startsWith('/', msg('a path prefix starting with "/"')).default('/'),
+  pool: text,
+  cache: bool.default(true),
+  preserve_host: bool.optional(),
+});
+export type RouteConfig = z.output<typeof route>;
+
+const reverse = z.strictObject({
+  listen: listenAddress('0.0.0.0').optional(),
+  tls_listen: listenAddress('0.0.0.0').optional(),
+  tls: z.strictObject({ cert: text, key: text, min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2') }).optional(),
+  routes: z.array(route, msg('a list of routes')).default([]),
+  trusted_proxies: z.array(cidr).default([]),
+  preserve_host: bool.default(true),
+  timeouts: timeouts.default({ connect: 5_000, response_header: 60_000, idle: 60_000 }),
+});
+export type ReverseConfig = z.output<typeof reverse>;
+
+const forwardRule = z.strictObject({
+  name: text.optional(),
+  action: z.enum(['allow', 'deny'], msg('"allow" or "deny"')),
+  host: oneOrMany(text).optional(),
+  hosts_file: text.optional(),
+  user_agent: text.optional(),
+  client: oneOrMany(cidr).optional(),
+  port: oneOrMany(z.int().min(1).max(65535, msg('a port number'))).optional(),
+  method: oneOrMany(text).optional(),
+  user: oneOrMany(text).optional(),
+  time: z.string(msg('a window like "09:00-17:00"')).regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, msg('a window like "09:00-17:00"')).optional(),
+  days: z.string(msg('days like "mon-fri" or "sat,sun"')).regex(/^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?(,(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?)*$/i, msg('days like "mon-fri" or "sat,sun"')).optional(),
+});
+export type ForwardRuleConfig = z.output<typeof forwardRule>;
+
+const forward = z.strictObject({
+  listen: listenAddress('127.0.0.1').default({ host: '127.0.0.1', port: 3128 }),
+  connect_ports: z.array(z.int().min(1).max(65535, msg('a port number'))).default([443]),
+  clients: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
+  rules: z.array(forwardRule, msg('a list of rules')).default([]),
+  anonymize: z.union([bool, z.literal('strict')], msg('true, false or "strict"')).default(true),
+  auth: z
+    .strictObject({
+      realm: text.default('Portico'),
+      users: z.record(z.string(), text).optional(),
+      htpasswd: text.optional(),
+    })
+    .optional(),
+  upstream_proxy: z.string().url(msg('a proxy URL like "http://10.0.0.1:3128" or "socks5://…"')).optional(),
+  pac: z.strictObject({ bypass: z.array(text).default([]) }).default({ bypass: [] }),
+  timeouts: timeouts.default({ connect: 10_000, response_header: 60_000, idle: 60_000 }),
+  tunnel_idle_timeout: duration.default(300_000),
+});
+export type ForwardConfig = z.output<typeof forward>;
+
+const cache = z.strictObject({
+  enabled: bool.default(true),
+  max_size: size.default(256 * 1024 ** 2),
+  max_object_size: size.default(8 * 1024 ** 2),
+  store: z.enum(['memory', 'disk'], msg('"memory" or "disk"')).default('memory'),
+  dir: text.optional(),
+  heuristic_max: duration.default(86_400_000),
+  tag_header: text.default('surrogate-key'),
+  targeted_fields: z.array(text).default(['cdn-cache-control']),
+});
+export type CacheConfig = z.output<typeof cache>;
+
+const admin = z.strictObject({
+  listen: listenAddress('127.0.0.1').default({ host: '127.0.0.1', port: 9090 }),
+  token: text.optional(),
+});
+export type AdminConfig = z.output<typeof admin>;
+
+const log = z.strictObject({
+  level: z.enum(LOG_LEVELS, msg(`one of ${LOG_LEVELS.join(', ')}`)).default('info'),
+  stats_interval: duration.default(60_000),
+});
+
+export const configSchema = z
+  .strictObject({
+    reverse: reverse.optional(),
+    pools: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, msg('a pool name of letters, digits, "_", "-" or "."')), pool).default({}),
+    forward: forward.optional(),
+    cache: cache.default(cache.parse({})),
+    admin: admin.optional(),
+    log: log.default({ level: 'info', stats_interval: 60_000 }),
+  })
+  .superRefine((config, ctx) => {
+    const reverse = config.reverse;
+    if (reverse) {
+      if (!reverse.listen && !reverse.tls_listen) {
+        ctx.addIssue({ code: 'custom', path: ['reverse', 'listen'], message: 'expected an address: the reverse proxy needs listen or tls_listen' });
+      }
+      if (reverse.tls_listen && !reverse.tls) {
+        ctx.addIssue({ code: 'custom', path: ['reverse', 'tls'], message: 'expected { cert, key }: tls_listen needs a certificate' });
+      }
+      if (reverse.routes.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['reverse', 'routes'], message: 'expected at least one route (or give --upstream)' });
+      }
+      reverse.routes.forEach((r, i) => {
+        if (!(r.pool in config.pools)) {
+          const known = Object.keys(config.pools);
+          ctx.addIssue({
+            code: 'custom',
+            path: ['reverse', 'routes', i, 'pool'],
+            message: `expected the name of a pool (${known.length ? known.join(', ') : 'none defined'}), got "${r.pool}"`,
+          });
+        }
+      });
+    }
+    for (const [name, p] of Object.entries(config.pools)) {
+      if (p.balance === 'hash' && !p.hash_key) {
+        ctx.addIssue({ code: 'custom', path: ['pools', name, 'hash_key'], message: 'expected "uri", "header:NAME" or "cookie:NAME": balance "hash" needs a hash_key' });
+      }
+      if (p.servers.every((s) => s.backup)) {
+        ctx.addIssue({ code: 'custom', path: ['pools', name, 'servers'], message: 'expected at least one server that is not a backup' });
+      }
+    }
+    if (config.cache.store === 'disk' && !config.cache.dir) {
+      ctx.addIssue({ code: 'custom', path: ['cache', 'dir'], message: 'expected a directory: cache.store "disk" needs cache.dir' });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+/** The config as written by a user (before defaults and unit parsing). */
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,94 @@
+/**
+ * The shared middle of the request pipeline, called by both front doors once they know how to reach
+ * the upstream: cache lookup (or bypass), the upstream exchange, writing the reply, mapping failures
+ * to error responses, and the one access-log line per request.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CacheEngine, CacheReply, UpstreamFetch, UpstreamResponse } from '../cache/types.js';
+import type { Logger } from '../log.js';
+import { asProxyError, writeError, writeReply } from './reply.js';
+
+export type FrontDoor = 'reverse' | 'forward';
+
+/** What one request did: filled in as it goes, read by the access log and the stats. */
+export interface ExchangeRecord {
+  readonly door: FrontDoor;
+  readonly startedAt: number;
+  readonly clientAddress: string;
+  upstream: string | undefined;
+  cache: string | undefined;
+  error: string | undefined;
+}
+
+export interface ExchangeHooks {
+  /** Headers the door adds to the reply once it is known (e.g. a sticky-session cookie). */
+  readonly decorate?: (reply: CacheReply) => readonly string[] | null;
+}
+
+/**
+ * Answers `req` through the cache (when `cacheKey` is given and a cache exists) or straight from the
+ * upstream. Never throws: failures become error responses.
+ */
+export async function exchange(
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: ExchangeRecord,
+  cache: CacheEngine | null,
+  cacheKey: string | null,
+  fetch: UpstreamFetch,
+  hooks: ExchangeHooks = {},
+): Promise<void> {
+  let reply: CacheReply;
+  try {
+    if (cache !== null && cacheKey !== null) {
+      reply = await cache.handle({ method: req.method ?? 'GET', url: cacheKey, headers: req.headers }, fetch);
+    } else {
+      reply = passThrough(await fetch(null));
+    }
+  } catch (err) {
+    const error = asProxyError(err);
+    record.error = error.code;
+    writeError(req, res, error);
+    return;
+  }
+  record.cache = reply.cacheResult;
+  if (res.destroyed) {
+    if (reply.body !== null && !Buffer.isBuffer(reply.body)) reply.body.destroy();
+    return;
+  }
+  writeReply(res, reply, hooks.decorate ? hooks.decorate(reply) : null);
+}
+
+function passThrough(response: UpstreamResponse): CacheReply {
+  return {
+    status: response.status,
+    statusMessage: response.statusMessage,
+    rawHeaders: response.rawHeaders as string[],
+    body: response.body,
+    cacheResult: 'bypass',
+  };
+}
+
+/** Logs one line when the response is done (or the client went away). */
+export function logWhenDone(res: ServerResponse, req: IncomingMessage, record: ExchangeRecord, log: Logger, onDone?: (record: ExchangeRecord, status: number) => void): void {
+  res.once('close', () => {
+    const status = res.headersSent ? res.statusCode : 499;
+    onDone?.(record, status);
+    if (!log.isLevelEnabled('info')) return;
+    log.info(
+      {
+        door: record.door,
+        client: record.clientAddress,
+        method: req.method,
+        url: req.url,
+        status,
+        cache: record.cache,
+        upstream: record.upstream,
+        error: record.error,
+        complete: res.writableFinished,
+        ms: Math.round(performance.now() - record.startedAt),
+      },
+      'request',
+    );
+  });
+}

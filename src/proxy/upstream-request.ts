@@ -1,0 +1,147 @@
+/**
+ * One HTTP exchange with an upstream (a backend, an origin, or an upstream proxy): sends the request,
+ * streams the body once the connection is up, enforces connect / response-header / idle timeouts, and
+ * resolves with the response (hop-by-hop headers removed) or rejects with a ProxyError that says
+ * whether the request may safely be tried elsewhere.
+ */
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
+import { ProxyError, upstreamError } from './errors.js';
+import { endToEndRawHeaders, headersFromRaw } from './hop-by-hop.js';
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly responseHeaderMs: number;
+  /** Longest silence while the response body streams. */
+  readonly idleMs: number;
+}
+
+export interface UpstreamTarget {
+  readonly protocol: 'http:' | 'https:';
+  readonly hostname: string;
+  readonly port: number;
+  readonly agent: Agent;
+  /** Shown in logs and errors: the backend URL or origin. */
+  readonly label: string;
+}
+
+export interface OutboundRequest {
+  readonly method: string;
+  /** origin-form (`/path?q`), or absolute-form when talking to an upstream proxy. */
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+  /** The client's body stream, or null when the request has none. */
+  readonly body: Readable | null;
+}
+
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Sends `out` to `target`. `onRequest` receives the ClientRequest so the caller can abort it. */
+export function sendUpstream(
+  target: UpstreamTarget,
+  out: OutboundRequest,
+  timeouts: Timeouts,
+  onRequest?: (req: ClientRequest) => void,
+): Promise<UpstreamResponse> {
+  return new Promise<UpstreamResponse>((resolve, reject) => {
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send({
+      host: target.hostname,
+      port: target.port,
+      method: out.method,
+      path: out.path,
+      headers: out.headers,
+      agent: target.agent,
+      servername: target.protocol === 'https:' && !isIpLiteral(target.hostname) ? target.hostname : undefined,
+    });
+    let connected = false;
+    let bodyStarted = false;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const base = upstreamError(err, target.label);
+      // Nothing reached the upstream when the connection never came up; an idempotent request whose
+      // body (if any) was never read from the client can be replayed too.
+      const safe = !connected || (IDEMPOTENT.has(out.method) && (out.body === null || !bodyStarted));
+      reject(safe === base.retryable ? base : new ProxyError(base.code, base.message, { retryable: safe, cause: base.cause }));
+      req.destroy();
+    };
+
+    const startBody = () => {
+      connected = true;
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => fail(new ProxyError('response_timeout', `${target.label} did not respond within ${timeouts.responseHeaderMs} ms`)),
+        timeouts.responseHeaderMs,
+      );
+      if (out.body === null) {
+        req.end();
+      } else {
+        bodyStarted = true;
+        out.body.pipe(req);
+      }
+    };
+
+    req.on('socket', (socket: Socket) => {
+      if (socket.connecting) {
+        timer = setTimeout(
+          () => fail(new ProxyError('connection_timeout', `${target.label} did not accept the connection within ${timeouts.connectMs} ms`, { retryable: true })),
+          timeouts.connectMs,
+        );
+        socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', startBody);
+      } else {
+        startBody();
+      }
+    });
+    req.on('error', fail);
+    req.on('response', (res: IncomingMessage) => {
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      const socket = res.socket;
+      if (timeouts.idleMs > 0) {
+        socket.setTimeout(timeouts.idleMs, () => {
+          res.destroy(new ProxyError('response_timeout', `${target.label} stalled for ${timeouts.idleMs} ms while sending the body`));
+        });
+        res.once('end', () => socket.setTimeout(0));
+      }
+      const rawHeaders = endToEndRawHeaders(res.rawHeaders);
+      resolve({
+        status: res.statusCode ?? 502,
+        statusMessage: res.statusMessage ?? '',
+        rawHeaders,
+        headers: headersFromRaw(rawHeaders),
+        body: res,
+        upstreamLabel: target.label,
+      });
+    });
+    onRequest?.(req);
+  });
+}
+
+/** The door's outbound headers with the cache's changes applied (a copy; the base is not touched). */
+export function withOverrides(base: OutgoingHttpHeaders, overrides: UpstreamOverrides | null): OutgoingHttpHeaders {
+  const changes = overrides?.headers;
+  if (!changes) return base;
+  const out: OutgoingHttpHeaders = { ...base };
+  for (const name in changes) {
+    const value = changes[name];
+    if (value === null || value === undefined) delete out[name];
+    else out[name] = value;
+  }
+  return out;
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}

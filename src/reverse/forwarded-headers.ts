@@ -1,0 +1,37 @@
+/**
+ * X-Forwarded-For/-Proto/-Host, X-Real-IP and Forwarded (RFC 7239) for requests going to a backend.
+ * An incoming chain is extended only when the peer is a trusted proxy; otherwise it is replaced,
+ * so a client cannot forge its address.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { CidrList } from '../policy/cidr-list.js';
+
+export function addForwardedHeaders(
+  out: OutgoingHttpHeaders,
+  incoming: IncomingHttpHeaders,
+  peer: string,
+  proto: 'http' | 'https',
+  trusted: CidrList,
+): void {
+  const fromTrusted = trusted.size > 0 && trusted.has(peer);
+  const host = incoming.host;
+  const chain = fromTrusted ? incoming['x-forwarded-for'] : undefined;
+  out['x-forwarded-for'] = chain ? `${chain}, ${peer}` : peer;
+  out['x-forwarded-proto'] = (fromTrusted && incoming['x-forwarded-proto']) || proto;
+  const forwardedHost = (fromTrusted && incoming['x-forwarded-host']) || host;
+  if (forwardedHost) out['x-forwarded-host'] = forwardedHost;
+  else delete out['x-forwarded-host'];
+  out['x-real-ip'] = (fromTrusted && incoming['x-real-ip']) || peer;
+  const element = `for=${forwardedNode(peer)}${host ? `;host=${forwardedValue(host)}` : ''};proto=${proto}`;
+  const previous = fromTrusted ? incoming.forwarded : undefined;
+  out.forwarded = previous ? `${previous}, ${element}` : element;
+}
+
+/** RFC 7239 node: IPv6 addresses are bracketed and quoted. */
+function forwardedNode(address: string): string {
+  return address.includes(':') ? `"[${address}]"` : address;
+}
+
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}

@@ -1,0 +1,104 @@
+/**
+ * Compiles a validated Config into the runtime objects that serve traffic: pools (with their pickers
+ * and health checks), the route table, the front doors. A reload builds a new Runtime completely and
+ * swaps it in; health state (HealthRegistry) and the cache outlive runtimes.
+ */
+import { Pool } from './balance/pool.js';
+import type { HealthRegistry } from './balance/health-registry.js';
+import type { PoolSpec } from './balance/types.js';
+import type { CacheEngine } from './cache/types.js';
+import type { Config, PoolConfig, TimeoutsConfig } from './config/schema.js';
+import type { Logger } from './log.js';
+import { CidrList } from './policy/cidr-list.js';
+import type { ExchangeRecord } from './proxy/exchange.js';
+import type { Timeouts } from './proxy/upstream-request.js';
+import { ForwardProxy } from './forward/forward-proxy.js';
+import { ReverseGateway, type ReverseRoute } from './reverse/gateway.js';
+import { RouteTable } from './reverse/routes.js';
+
+export interface RuntimeDeps {
+  readonly registry: HealthRegistry;
+  readonly cache: CacheEngine | null;
+  readonly log: Logger;
+  readonly onDone?: (record: ExchangeRecord, status: number) => void;
+}
+
+export interface Runtime {
+  readonly config: Config;
+  readonly pools: ReadonlyMap<string, Pool>;
+  readonly reverse: ReverseGateway | null;
+  readonly forward: ForwardProxy | null;
+}
+
+export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
+  const pools = new Map<string, Pool>();
+  for (const [name, pc] of Object.entries(config.pools)) {
+    pools.set(name, new Pool(poolSpec(name, pc), { registry: deps.registry, log: deps.log }));
+  }
+  let reverse: ReverseGateway | null = null;
+  if (config.reverse) {
+    const rc = config.reverse;
+    const routes = new RouteTable<ReverseRoute>(
+      rc.routes.map((r) => {
+        const pc = config.pools[r.pool]!;
+        return {
+          host: r.host,
+          path: r.path,
+          target: {
+            pool: pools.get(r.pool)!,
+            cache: r.cache,
+            preserveHost: r.preserve_host ?? pc.preserve_host ?? rc.preserve_host,
+            timeouts: toTimeouts(pc.timeouts ?? rc.timeouts),
+          },
+        };
+      }),
+    );
+    reverse = new ReverseGateway({
+      routes,
+      trustedProxies: new CidrList(rc.trusted_proxies),
+      cache: deps.cache,
+      log: deps.log,
+      onDone: deps.onDone,
+    });
+  }
+  const forward = config.forward
+    ? new ForwardProxy({ config: config.forward, cache: deps.cache, log: deps.log, onDone: deps.onDone })
+    : null;
+  return { config, pools, reverse, forward };
+}
+
+export function startRuntime(runtime: Runtime): void {
+  for (const pool of runtime.pools.values()) pool.start();
+}
+
+export function stopRuntime(runtime: Runtime): void {
+  for (const pool of runtime.pools.values()) pool.stop();
+  runtime.forward?.stop();
+}
+
+export function toTimeouts(t: TimeoutsConfig): Timeouts {
+  return { connectMs: t.connect, responseHeaderMs: t.response_header, idleMs: t.idle };
+}
+
+function poolSpec(name: string, pc: PoolConfig): PoolSpec {
+  return {
+    name,
+    balance: pc.balance,
+    hashKey: pc.hash_key,
+    retries: pc.retries,
+    servers: pc.servers.map((s) => ({ url: s.url, weight: s.weight, maxConns: s.max_conns, backup: s.backup })),
+    health: pc.health && {
+      path: pc.health.path,
+      intervalMs: pc.health.interval,
+      timeoutMs: pc.health.timeout,
+      rise: pc.health.rise,
+      fall: pc.health.fall,
+      expectStatus: pc.health.status ?? [],
+      host: pc.health.host,
+    },
+    passive: { maxFails: pc.passive.max_fails, failTimeoutMs: pc.passive.fail_timeout },
+    sticky: pc.sticky,
+    queue: { size: pc.queue.size, timeoutMs: pc.queue.timeout },
+    slowStartMs: pc.slow_start,
+  };
+}
