@@ -3,10 +3,12 @@
  * and health checks), the route table, the front doors. A reload builds a new Runtime completely and
  * swaps it in; health state (HealthRegistry) and the cache outlive runtimes.
  */
-import { Pool } from './balance/pool.js';
+import type { BlockedRequest } from './admin/blocked-log.js';
+import { Pool, type PoolDeps } from './balance/pool.js';
 import type { HealthRegistry } from './balance/health-registry.js';
 import type { PoolSpec } from './balance/types.js';
 import type { CacheEngine } from './cache/types.js';
+import { ConfigError } from './config/errors.js';
 import type { Config, PoolConfig, TimeoutsConfig } from './config/schema.js';
 import type { Logger } from './log.js';
 import { CidrList } from './policy/cidr-list.js';
@@ -21,6 +23,10 @@ export interface RuntimeDeps {
   readonly cache: CacheEngine | null;
   readonly log: Logger;
   readonly onDone?: (record: ExchangeRecord, status: number) => void;
+  /** Told about every finished upstream attempt of every pool (admin statistics). */
+  readonly onAttempt?: PoolDeps['onAttempt'];
+  /** Told about every forward-proxy request an access rule refused (admin dashboard and metrics). */
+  readonly onBlocked?: (blocked: BlockedRequest) => void;
 }
 
 export interface Runtime {
@@ -33,8 +39,14 @@ export interface Runtime {
 export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   const pools = new Map<string, Pool>();
   for (const [name, pc] of Object.entries(config.pools)) {
-    pools.set(name, new Pool(poolSpec(name, pc), { registry: deps.registry, log: deps.log }));
+    try {
+      pools.set(name, new Pool(poolSpec(name, pc), { registry: deps.registry, log: deps.log, onAttempt: deps.onAttempt }));
+    } catch (err) {
+      throw new ConfigError([(err as Error).message]);
+    }
   }
+  // The front doors write the access log: with log.anonymize it leaves out the client address.
+  const doorLog = config.log.anonymize ? deps.log.child({}, { redact: { paths: ['client'], remove: true } }) : deps.log;
   let reverse: ReverseGateway | null = null;
   if (config.reverse) {
     const rc = config.reverse;
@@ -57,13 +69,16 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       routes,
       trustedProxies: new CidrList(rc.trusted_proxies),
       cache: deps.cache,
-      log: deps.log,
+      log: doorLog,
       onDone: deps.onDone,
     });
   }
-  const forward = config.forward
-    ? new ForwardProxy({ config: config.forward, cache: deps.cache, log: deps.log, onDone: deps.onDone })
-    : null;
+  let forward: ForwardProxy | null = null;
+  if (config.forward) {
+    // onBlocked is passed as a plain property: ForwardProxy calls it once it supports the hook.
+    const forwardOptions = { config: config.forward, cache: deps.cache, log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked };
+    forward = new ForwardProxy(forwardOptions);
+  }
   return { config, pools, reverse, forward };
 }
 

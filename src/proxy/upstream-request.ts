@@ -108,13 +108,7 @@ export function sendUpstream(
       }
       settled = true;
       clearTimeout(timer);
-      const socket = res.socket;
-      if (timeouts.idleMs > 0) {
-        socket.setTimeout(timeouts.idleMs, () => {
-          res.destroy(new ProxyError('response_timeout', `${target.label} stalled for ${timeouts.idleMs} ms while sending the body`));
-        });
-        res.once('end', () => socket.setTimeout(0));
-      }
+      if (timeouts.idleMs > 0) watchIdle(res, timeouts.idleMs, target.label);
       const rawHeaders = endToEndRawHeaders(res.rawHeaders);
       resolve({
         status: res.statusCode ?? 502,
@@ -126,6 +120,18 @@ export function sendUpstream(
       });
     });
     onRequest?.(req);
+  });
+}
+
+/** Fails the body when the upstream goes quiet for `idleMs`; the socket is left clean for keep-alive reuse. */
+function watchIdle(res: IncomingMessage, idleMs: number, label: string): void {
+  const socket = res.socket;
+  const onIdle = () => res.destroy(new ProxyError('response_timeout', `${label} stalled for ${idleMs} ms while sending the body`));
+  socket.setTimeout(idleMs);
+  socket.on('timeout', onIdle);
+  res.once('close', () => {
+    socket.off('timeout', onIdle);
+    socket.setTimeout(0);
   });
 }
 
