@@ -66,7 +66,7 @@ export interface PoolSpec {
 /** How one attempt against a backend ended. */
 export type AttemptOutcome =
   | 'ok' // a response came back (any status the gateway does not treat as a failure)
-  | 'failure'; // connect error, reset, timeout, or a 502/503/504 from the backend
+  | 'failure'; // connect error, reset, timeout, or a body that broke off (not an HTTP error status)
 
 /** What the dashboard and metrics read of one backend. */
 export interface BackendSnapshot {

@@ -68,9 +68,12 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
   }
 }
 
-/** A 502-504 answer or a body that breaks off counts against the backend; a client leaving does not. */
+/**
+ * A body that breaks off counts against the backend; a client leaving does not, and neither does an
+ * HTTP error status: as in nginx (`proxy_next_upstream error timeout`), the app's own 5xx is its answer.
+ */
 function holdUntilBodyDone(pool: Pool, backend: Backend, response: UpstreamResponse, started: number): void {
-  let failed = response.status >= 502 && response.status <= 504;
+  let failed = false;
   response.body.once('error', () => {
     failed = true;
   });
