@@ -1,0 +1,397 @@
+/**
+ * The forward proxy's front door: browsers, curl, npm and git send it absolute-URI requests
+ * (`GET http://host/path`) and CONNECT requests (`CONNECT host:443`).
+ *
+ * Order of checks for both: client allow-list (403) → loop (508) → proxy authentication (407) →
+ * target parsing (400) → CONNECT port (403) → target is this proxy (508) → access rules (403 block
+ * page). Rules see the host name as the client wrote it, before any DNS lookup. Then a relayed request
+ * goes through the shared pipeline (cache → upstream → reply) with the header policy applied, and a
+ * CONNECT becomes a byte tunnel.
+ */
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { cacheKeyUrl } from '../cache/cache-key.js';
+import type { CacheEngine, UpstreamFetch } from '../cache/types.js';
+import type { ForwardConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
+import { HeaderPolicy } from '../policy/header-policy.js';
+import { RuleSet, type RuleVerdict } from '../policy/rules.js';
+import { ProxyError } from '../proxy/errors.js';
+import { exchange, logWhenDone, type ExchangeRecord } from '../proxy/exchange.js';
+import { endToEndRequestHeaders, hasRequestBody } from '../proxy/hop-by-hop.js';
+import { writeError } from '../proxy/reply.js';
+import { sendUpstream, withOverrides, type OutboundRequest, type Timeouts, type UpstreamTarget } from '../proxy/upstream-request.js';
+import { OriginConnector } from './origin-connector.js';
+import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
+import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
+import { ProxyAuthenticator } from './proxy-auth.js';
+import { parseAbsoluteTarget, parseConnectTarget } from './request-target.js';
+import { Tunnel, type TunnelStats } from './tunnel.js';
+
+export interface ForwardProxyOptions {
+  readonly config: ForwardConfig;
+  readonly cache: CacheEngine | null;
+  readonly log: Logger;
+  readonly onDone?: ((record: ExchangeRecord, status: number) => void) | undefined;
+  /** Where HTTP_PROXY / HTTPS_PROXY / NO_PROXY are read from (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** The clock for time-of-day rules (default the system clock). */
+  readonly now?: () => Date;
+  /** Reads hosts_file and htpasswd files (default fs.readFileSync as UTF-8). */
+  readonly readFile?: (path: string) => string;
+  /** Resolves origin host names (default dns.lookup); see OriginConnectorOptions.lookup. */
+  readonly lookup?: LookupFunction;
+}
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+export class ForwardProxy {
+  readonly rules: RuleSet;
+  readonly headerPolicy: HeaderPolicy;
+  readonly connector: OriginConnector;
+  private readonly config: ForwardConfig;
+  private readonly cache: CacheEngine | null;
+  private readonly log: Logger;
+  private readonly onDone: ((record: ExchangeRecord, status: number) => void) | undefined;
+  private readonly clients: CidrList;
+  private readonly connectPorts: ReadonlySet<number>;
+  private readonly auth: ProxyAuthenticator | null;
+  private readonly timeouts: Timeouts;
+  private readonly tunnels = new Set<Tunnel>();
+
+  /** Compiles the config; throws ConfigError naming the key for bad rules, auth files or upstream proxy. */
+  constructor(options: ForwardProxyOptions) {
+    const { config } = options;
+    this.config = config;
+    this.cache = options.cache;
+    this.log = options.log;
+    this.onDone = options.onDone;
+    this.clients = new CidrList(config.clients);
+    this.connectPorts = new Set(config.connect_ports);
+    this.rules = new RuleSet(config.rules, { keyPath: 'forward.rules', readFile: options.readFile, now: options.now });
+    for (const w of this.rules.warnings) this.log.warn({ key: w.key }, w.message);
+    this.auth = config.auth ? new ProxyAuthenticator(config.auth, options.readFile) : null;
+    this.headerPolicy = new HeaderPolicy(config.anonymize);
+    this.timeouts = { connectMs: config.timeouts.connect, responseHeaderMs: config.timeouts.response_header, idleMs: config.timeouts.idle };
+    this.connector = new OriginConnector({ upstreamProxy: config.upstream_proxy, env: options.env ?? process.env, log: options.log, ownAddress: config.listen, lookup: options.lookup });
+  }
+
+  /** Number of CONNECT tunnels currently open. */
+  get openTunnels(): number {
+    return this.tunnels.size;
+  }
+
+  /** Retires this runtime's forward proxy: idle upstream connections close; requests and tunnels in flight finish. */
+  stop(): void {
+    this.connector.stop();
+  }
+
+  /** Cuts every open CONNECT tunnel (for shutdown). */
+  closeTunnels(): void {
+    for (const tunnel of this.tunnels) tunnel.close();
+  }
+
+  // --- absolute-URI requests (and origin-form requests for the PAC file) ---
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const clientAddress = normalizeAddress(req.socket.remoteAddress);
+    const record: ExchangeRecord = {
+      door: 'forward',
+      startedAt: performance.now(),
+      clientAddress,
+      upstream: undefined,
+      cache: undefined,
+      error: undefined,
+    };
+    logWhenDone(res, req, record, this.log, this.onDone);
+    if (!this.clients.has(clientAddress)) {
+      this.fail(req, res, record, this.clientRefused(clientAddress));
+      return;
+    }
+    const url = req.url ?? '';
+    if (url.charCodeAt(0) === 47 /* / */) {
+      this.serveLocal(req, res, record, url);
+      return;
+    }
+    if (this.headerPolicy.seenBefore(req.headers)) {
+      this.fail(req, res, record, new ProxyError('loop_detected', 'this request has already been through this proxy'));
+      return;
+    }
+    if (this.auth === null) {
+      this.relay(req, res, record, undefined);
+      return;
+    }
+    const user = this.auth.authenticate(req.headers['proxy-authorization']);
+    if (user instanceof Promise) {
+      void user.then((u) => this.relayIfAuthenticated(req, res, record, u));
+    } else {
+      this.relayIfAuthenticated(req, res, record, user);
+    }
+  }
+
+  private relayIfAuthenticated(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, user: string | null): void {
+    if (user === null) this.fail(req, res, record, this.authRequired(req.headers['proxy-authorization'] !== undefined));
+    else this.relay(req, res, record, user);
+  }
+
+  private relay(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, user: string | undefined): void {
+    const target = parseAbsoluteTarget(req.url ?? '');
+    if (target === null) {
+      this.fail(req, res, record, new ProxyError('bad_request', 'expected an absolute http:// or https:// URL as the request target'));
+      return;
+    }
+    if (isOwnAddress(target.hostname, target.port, req.socket)) {
+      this.fail(req, res, record, new ProxyError('loop_detected', `${target.authority} is this proxy itself`));
+      return;
+    }
+    const method = req.method ?? 'GET';
+    const verdict = this.rules.size === 0 ? null : this.rules.evaluate({
+      host: target.hostname,
+      port: target.port,
+      method,
+      clientAddress: record.clientAddress,
+      userAgent: req.headers['user-agent'],
+      user,
+    });
+    if (verdict !== null && verdict.action === 'deny') {
+      this.logBlocked(record, user, method, target.authority, verdict);
+      record.error = 'forbidden';
+      sendPage(req, res, blockedPage(target.authority, verdict.label, req.headers.accept));
+      return;
+    }
+
+    const headers = endToEndRequestHeaders(req.headers);
+    headers.host = target.authority;
+    // The client's expectation was met by this proxy (Node answers 100 Continue itself).
+    delete headers.expect;
+    this.headerPolicy.apply(headers, { clientAddress: record.clientAddress, targetOrigin: target.origin, httpVersion: req.httpVersion });
+    const upstream = this.connector.target(target.scheme, target.hostname, target.port, target.origin);
+    record.upstream = upstream.label;
+    const outbound: OutboundRequest = { method, path: target.path, headers, body: hasRequestBody(req.headers) ? req : null };
+    const fetch = this.fetcher(upstream, outbound, res);
+    const cacheKey = this.cache === null ? null : cacheKeyUrl(target.scheme, target.authority, target.path);
+    void exchange(req, res, record, this.cache, cacheKey, fetch);
+  }
+
+  private fetcher(upstream: UpstreamTarget & { readonly proxied: boolean }, outbound: OutboundRequest, res: ServerResponse): UpstreamFetch {
+    const timeouts = this.timeouts;
+    const chained = upstream.proxied;
+    const onRequest = (request: ClientRequest) => {
+      res.once('close', () => {
+        if (!res.writableFinished) request.destroy();
+      });
+      // A proxy agent hands out its socket only once the upstream proxy is reached: bound that wait too.
+      if (chained && !request.socket) {
+        const timer = setTimeout(() => {
+          request.destroy(new ProxyError('connection_timeout', `${upstream.label}: no connection within ${timeouts.connectMs} ms`, { retryable: true }));
+        }, timeouts.connectMs);
+        request.once('socket', () => clearTimeout(timer));
+        request.once('close', () => clearTimeout(timer));
+      }
+    };
+    return (overrides) =>
+      sendUpstream(
+        upstream,
+        overrides === null
+          ? outbound
+          : { method: overrides.method ?? outbound.method, path: outbound.path, headers: withOverrides(outbound.headers, overrides), body: outbound.body },
+        timeouts,
+        onRequest,
+      );
+  }
+
+  /** Origin-form requests: the PAC file, or a page saying this is a proxy. */
+  private serveLocal(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, url: string): void {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const socket = req.socket;
+    const address = proxyAddressFor(req.headers.host, socket.localAddress, socket.localPort);
+    if (path === '/proxy.pac' || path === '/wpad.dat') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        this.fail(req, res, record, new ProxyError('method_not_allowed', 'the proxy auto-config file supports GET and HEAD', { headers: { allow: 'GET, HEAD' } }));
+        return;
+      }
+      const body = pacScript(address, this.config.pac.bypass);
+      record.cache = 'local';
+      res.writeHead(200, {
+        'content-type': PAC_CONTENT_TYPE,
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'max-age=300',
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    record.error = 'bad_request';
+    sendPage(req, res, notAProxyRequestPage(address, req.headers.accept));
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, err: ProxyError): void {
+    record.error = err.code;
+    writeError(req, res, err);
+  }
+
+  // --- CONNECT tunnels ---
+
+  handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignore);
+    const clientAddress = normalizeAddress(req.socket.remoteAddress);
+    const record: ExchangeRecord = {
+      door: 'forward',
+      startedAt: performance.now(),
+      clientAddress,
+      upstream: undefined,
+      cache: undefined,
+      error: undefined,
+    };
+    if (!this.clients.has(clientAddress)) {
+      this.refuseConnect(req, socket, record, errorPage(this.clientRefused(clientAddress)), 'forbidden');
+      return;
+    }
+    if (this.headerPolicy.seenBefore(req.headers)) {
+      this.refuseConnect(req, socket, record, errorPage(new ProxyError('loop_detected', 'this request has already been through this proxy')), 'loop_detected');
+      return;
+    }
+    if (this.auth === null) {
+      this.connect(req, socket, head, record, undefined);
+      return;
+    }
+    const user = this.auth.authenticate(req.headers['proxy-authorization']);
+    if (user instanceof Promise) {
+      void user.then((u) => this.connectIfAuthenticated(req, socket, head, record, u));
+    } else {
+      this.connectIfAuthenticated(req, socket, head, record, user);
+    }
+  }
+
+  private connectIfAuthenticated(req: IncomingMessage, socket: Duplex, head: Buffer, record: ExchangeRecord, user: string | null): void {
+    if (user === null) {
+      this.refuseConnect(req, socket, record, errorPage(this.authRequired(req.headers['proxy-authorization'] !== undefined)), 'proxy_auth_required');
+    } else {
+      this.connect(req, socket, head, record, user);
+    }
+  }
+
+  private connect(req: IncomingMessage, socket: Duplex, head: Buffer, record: ExchangeRecord, user: string | undefined): void {
+    const authority = req.url ?? '';
+    const target = parseConnectTarget(authority);
+    if (target === null) {
+      this.refuseConnect(req, socket, record, errorPage(new ProxyError('bad_request', 'expected CONNECT host:port')), 'bad_request');
+      return;
+    }
+    if (!this.connectPorts.has(target.port)) {
+      const allowed = [...this.connectPorts].join(', ');
+      const err = new ProxyError('forbidden', `CONNECT to port ${target.port} is not allowed (forward.connect_ports: ${allowed || 'none'})`);
+      this.refuseConnect(req, socket, record, errorPage(err), 'forbidden');
+      return;
+    }
+    if (isOwnAddress(target.hostname, target.port, req.socket)) {
+      this.refuseConnect(req, socket, record, errorPage(new ProxyError('loop_detected', `${authority} is this proxy itself`)), 'loop_detected');
+      return;
+    }
+    const verdict = this.rules.size === 0 ? null : this.rules.evaluate({
+      host: target.hostname,
+      port: target.port,
+      method: 'CONNECT',
+      clientAddress: record.clientAddress,
+      userAgent: req.headers['user-agent'],
+      user,
+    });
+    if (verdict !== null && verdict.action === 'deny') {
+      this.logBlocked(record, user, 'CONNECT', authority, verdict);
+      this.refuseConnect(req, socket, record, blockedPage(authority, verdict.label, req.headers.accept), 'forbidden');
+      return;
+    }
+
+    const abort = new AbortController();
+    const onClientGone = () => abort.abort();
+    socket.once('close', onClientGone);
+    this.connector.openTunnel(target.hostname, target.port, this.timeouts.connectMs, abort.signal).then(
+      (connection) => {
+        socket.removeListener('close', onClientGone);
+        record.upstream = connection.label;
+        if (socket.destroyed || !socket.writable) {
+          connection.socket.destroy();
+          this.logConnect(req, record, 499, null);
+          return;
+        }
+        connection.socket.on('error', ignore);
+        socket.write(ESTABLISHED);
+        const tunnel = new Tunnel(socket, connection.socket, head, this.config.tunnel_idle_timeout, (t, stats) => {
+          this.tunnels.delete(t);
+          this.logConnect(req, record, 200, stats);
+        });
+        this.tunnels.add(tunnel);
+      },
+      (err: unknown) => {
+        socket.removeListener('close', onClientGone);
+        const error = err instanceof ProxyError ? err : new ProxyError('internal', 'the proxy failed to open the tunnel', { cause: err });
+        if (abort.signal.aborted) {
+          record.error = error.code;
+          this.logConnect(req, record, 499, null);
+          return;
+        }
+        this.refuseConnect(req, socket, record, errorPage(error), error.code);
+      },
+    );
+  }
+
+  private refuseConnect(req: IncomingMessage, socket: Duplex, record: ExchangeRecord, page: ReturnType<typeof errorPage>, code: string): void {
+    record.error = code;
+    sendRawPage(socket, page);
+    this.logConnect(req, record, page.status, null);
+  }
+
+  private logConnect(req: IncomingMessage, record: ExchangeRecord, status: number, stats: TunnelStats | null): void {
+    this.onDone?.(record, status);
+    if (!this.log.isLevelEnabled('info')) return;
+    this.log.info(
+      {
+        door: record.door,
+        client: record.clientAddress,
+        method: 'CONNECT',
+        url: req.url,
+        status,
+        upstream: record.upstream,
+        error: record.error ?? (stats?.idle ? 'idle_timeout' : undefined),
+        up: stats?.up,
+        down: stats?.down,
+        ms: Math.round(performance.now() - record.startedAt),
+      },
+      'request',
+    );
+  }
+
+  // --- shared ---
+
+  private clientRefused(clientAddress: string): ProxyError {
+    return new ProxyError('forbidden', `${clientAddress || 'this client'} is not allowed to use this proxy (see forward.clients)`);
+  }
+
+  private authRequired(sentCredentials: boolean): ProxyError {
+    return new ProxyError('proxy_auth_required', sentCredentials ? 'the proxy credentials are not valid' : 'this proxy needs a user name and password', {
+      headers: { 'proxy-authenticate': this.auth!.challenge },
+    });
+  }
+
+  private logBlocked(record: ExchangeRecord, user: string | undefined, method: string, target: string, verdict: RuleVerdict): void {
+    this.log.info({ door: 'forward', client: record.clientAddress, user, method, target, rule: verdict.label }, 'blocked by policy');
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * True when host:port is the listener this request arrived on (pre-DNS: names and literals only;
+ * `localhost`, loopback and unspecified addresses on the same port count).
+ */
+export function isOwnAddress(host: string, port: number, socket: Socket): boolean {
+  if (port !== socket.localPort) return false;
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === normalizeAddress(socket.localAddress)) return true;
+  const family = isIP(host);
+  if (family === 4) return host.startsWith('127.') || host === '0.0.0.0';
+  if (family === 6) return host === '::1' || host === '::' || host === '::ffff:127.0.0.1';
+  return false;
+}

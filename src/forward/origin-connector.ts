@@ -1,0 +1,279 @@
+/**
+ * How the forward proxy reaches origins: directly through keep-alive connection pools, or through an
+ * upstream proxy (HTTP, HTTPS or SOCKS) with `proxy-agent`, for relayed requests and CONNECT tunnels
+ * alike. Built once per runtime from `forward.upstream_proxy` or the proxy environment variables.
+ */
+import { EventEmitter } from 'node:events';
+import { Agent as HttpAgent, type ClientRequest } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ProxyAgent, proxies } from 'proxy-agent';
+import { ConfigError } from '../config/errors.js';
+import type { ListenAddress } from '../config/units.js';
+import type { Logger } from '../log.js';
+import { normalizeHost } from '../policy/host-matcher.js';
+import { ProxyError, upstreamError } from '../proxy/errors.js';
+import type { UpstreamTarget } from '../proxy/upstream-request.js';
+import { chooseUpstreamProxy, redactProxyUrl, UPSTREAM_PROXY_PROTOCOLS, type ProxyChoice } from './proxy-env.js';
+
+export interface OriginConnectorOptions {
+  readonly upstreamProxy: string | undefined;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  /** This proxy's own listen address: an upstream proxy pointing back at it would loop forever. */
+  readonly ownAddress: ListenAddress;
+  /**
+   * Resolves origin host names (default dns.lookup). The single place where the forward proxy turns
+   * names into addresses: the hook for checks after DNS (deny private ranges, DNS-rebinding safe).
+   */
+  readonly lookup?: LookupFunction | undefined;
+}
+
+export interface TunnelConnection {
+  readonly socket: Duplex;
+  /** `host:port`, or `host:port via http://proxy:3128`. */
+  readonly label: string;
+}
+
+type TunnelAgent = { connect(req: ClientRequest, opts: object): unknown; destroy(): void };
+
+const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo' } as const;
+
+export class OriginConnector {
+  /** True when some traffic goes through an upstream proxy. */
+  readonly chained: boolean;
+  readonly choice: ProxyChoice;
+  private readonly directHttp: HttpAgent;
+  private readonly directHttps: HttpsAgent;
+  private readonly lookup: LookupFunction | undefined;
+  private readonly proxyAgent: ProxyAgent | null;
+  private readonly tunnelAgents = new Map<string, Promise<TunnelAgent>>();
+  private stopped = false;
+
+  constructor(options: OriginConnectorOptions) {
+    this.lookup = options.lookup;
+    const agentOptions = options.lookup ? { ...AGENT_OPTIONS, lookup: options.lookup } : AGENT_OPTIONS;
+    this.directHttp = new HttpAgent(agentOptions);
+    this.directHttps = new HttpsAgent(agentOptions);
+    let choice = chooseUpstreamProxy(options.upstreamProxy, options.env);
+    const fromConfig = choice.source === 'config';
+    for (const url of new Set([choice.http, choice.https])) {
+      if (url === null) continue;
+      const problem = proxyUrlProblem(url, options.ownAddress);
+      if (problem === null) continue;
+      if (fromConfig) throw new ConfigError([`forward.upstream_proxy: ${problem}, got "${redactProxyUrl(url)}"`]);
+      options.log.warn({ proxy: redactProxyUrl(url) }, `ignoring the proxy environment variables: ${problem}`);
+      choice = { http: null, https: null, noProxy: null, source: 'none' };
+      break;
+    }
+    this.choice = choice;
+    this.chained = choice.http !== null || choice.https !== null;
+    this.proxyAgent = this.chained
+      ? new ProxyAgent({
+          ...AGENT_OPTIONS,
+          httpAgent: this.directHttp,
+          httpsAgent: this.directHttps,
+          getProxyForUrl: (url: string) => this.proxyForUrl(url),
+        })
+      : null;
+    if (this.chained) {
+      options.log.info(
+        { http: choice.http && redactProxyUrl(choice.http), https: choice.https && redactProxyUrl(choice.https), source: choice.source },
+        'forward proxy chains to an upstream proxy',
+      );
+    }
+  }
+
+  /** The upstream proxy for this scheme and host, or null to go direct. */
+  proxyFor(scheme: 'http' | 'https', host: string, port: number): string | null {
+    const proxy = scheme === 'https' ? this.choice.https : this.choice.http;
+    if (proxy === null) return null;
+    if (this.choice.noProxy !== null && this.choice.noProxy.bypasses(host, port)) return null;
+    return proxy;
+  }
+
+  /** Where a relayed request goes: `hostname` without brackets. */
+  target(scheme: 'http' | 'https', hostname: string, port: number, origin: string): UpstreamTarget & { readonly proxied: boolean } {
+    const https = scheme === 'https';
+    const proxy = this.proxyAgent === null ? null : this.proxyFor(scheme, hostname, port);
+    return {
+      protocol: https ? 'https:' : 'http:',
+      hostname,
+      port,
+      agent: proxy === null ? (https ? this.directHttps : this.directHttp) : this.proxyAgent!,
+      label: proxy === null ? origin : `${origin} via ${redactProxyUrl(proxy)}`,
+      proxied: proxy !== null,
+    };
+  }
+
+  /**
+   * Opens a TCP connection to host:port for a CONNECT tunnel, directly or through the upstream proxy.
+   * Rejects with a ProxyError (dns_error, connection_refused, connection_timeout, …). `signal` aborts.
+   */
+  openTunnel(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<TunnelConnection> {
+    const proxy = this.proxyFor('https', host, port);
+    const where = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+    if (proxy === null) return connectDirect(host, port, where, timeoutMs, signal, this.lookup);
+    return this.connectThroughProxy(proxy, host, port, where, timeoutMs, signal);
+  }
+
+  /** Closes idle pooled connections; requests and tunnels in flight finish. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const agent of [this.directHttp, this.directHttps]) {
+      closeIdle(agent);
+      agent.on('free', (socket: Socket) => socket.destroy());
+    }
+    if (this.proxyAgent) {
+      for (const agent of this.proxyAgent.cache.values()) {
+        closeIdle(agent);
+        agent.on('free', (socket: Socket) => socket.destroy());
+      }
+    }
+  }
+
+  private proxyForUrl(url: string): string {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return '';
+    }
+    const https = parsed.protocol === 'https:' || parsed.protocol === 'wss:';
+    const port = Number(parsed.port) || (https ? 443 : 80);
+    return this.proxyFor(https ? 'https' : 'http', normalizeHost(parsed.hostname), port) ?? '';
+  }
+
+  private tunnelAgent(proxy: string): Promise<TunnelAgent> {
+    let agent = this.tunnelAgents.get(proxy);
+    if (agent === undefined) {
+      const protocol = new URL(proxy).protocol.slice(0, -1) as keyof typeof proxies;
+      const load = proxies[protocol]?.[1];
+      agent = load
+        ? load().then((Ctor) => new Ctor(proxy, { keepAlive: false }) as unknown as TunnelAgent)
+        : Promise.reject(new ProxyError('internal', `unsupported upstream proxy protocol in ${redactProxyUrl(proxy)}`));
+      this.tunnelAgents.set(proxy, agent);
+    }
+    return agent;
+  }
+
+  private async connectThroughProxy(proxy: string, host: string, port: number, where: string, timeoutMs: number, signal: AbortSignal): Promise<TunnelConnection> {
+    const label = `${where} via ${redactProxyUrl(proxy)}`;
+    const agent = await this.tunnelAgent(proxy);
+    const request = new TunnelRequest();
+    let status = 200;
+    let statusText = '';
+    request.on('proxyConnect', (response: { statusCode?: number; statusText?: string }) => {
+      status = response.statusCode ?? 200;
+      statusText = response.statusText ?? '';
+    });
+    const pending = Promise.resolve(agent.connect(request as unknown as ClientRequest, { host, port, secureEndpoint: false })) as Promise<Duplex>;
+    const socket = await withDeadline(pending, timeoutMs, signal, () => new ProxyError('connection_timeout', `${label}: no tunnel within ${timeoutMs} ms`, { retryable: true }), (s) => s.destroy()).catch(
+      (err: unknown) => {
+        throw upstreamError(err, `upstream proxy ${redactProxyUrl(proxy)}`);
+      },
+    );
+    if (status !== 200) {
+      socket.destroy();
+      const why = `upstream proxy ${redactProxyUrl(proxy)} answered the CONNECT to ${where} with ${status}${statusText ? ` ${statusText}` : ''}`;
+      if (status === 403) throw new ProxyError('forbidden', why);
+      if (status === 504) throw new ProxyError('connection_timeout', why);
+      throw new ProxyError('destination_unavailable', why);
+    }
+    return { socket, label };
+  }
+}
+
+/** Stands in for the ClientRequest that proxy agents expect: they only emit events on it. */
+class TunnelRequest extends EventEmitter {
+  destroy(): void {}
+  getHeader(): undefined {
+    return undefined;
+  }
+}
+
+function connectDirect(host: string, port: number, where: string, timeoutMs: number, signal: AbortSignal, lookup: LookupFunction | undefined): Promise<TunnelConnection> {
+  return new Promise<TunnelConnection>((resolve, reject) => {
+    const socket = netConnect(lookup ? { host, port, noDelay: true, lookup } : { host, port, noDelay: true });
+    const done = (err: unknown) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.removeListener('connect', onConnect);
+      socket.removeListener('error', done);
+      if (err === null) {
+        resolve({ socket, label: where });
+      } else {
+        socket.destroy();
+        reject(upstreamError(err, where));
+      }
+    };
+    const onConnect = () => done(null);
+    const onAbort = () => done(new ProxyError('connection_reset', `${where}: the client went away`));
+    const timer = setTimeout(
+      () => done(new ProxyError('connection_timeout', `${where} did not accept the connection within ${timeoutMs} ms`, { retryable: true })),
+      timeoutMs,
+    );
+    socket.once('connect', onConnect);
+    socket.once('error', done);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Races `pending` against a deadline and an abort; a value that arrives too late is disposed of. */
+function withDeadline<T>(pending: Promise<T>, ms: number, signal: AbortSignal, timeoutError: () => Error, dispose: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: unknown, value?: T) => {
+      if (settled) {
+        if (value !== undefined) dispose(value);
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (err !== null) {
+        if (value !== undefined) dispose(value);
+        reject(err);
+      } else {
+        resolve(value as T);
+      }
+    };
+    const onAbort = () => finish(new ProxyError('connection_reset', 'the client went away'));
+    const timer = setTimeout(() => finish(timeoutError()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => finish(null, value),
+      (err: unknown) => finish(err),
+    );
+  });
+}
+
+function closeIdle(agent: HttpAgent): void {
+  for (const list of Object.values(agent.freeSockets)) {
+    for (const socket of list ?? []) socket.destroy();
+  }
+}
+
+const LOCAL_NAMES: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
+
+/** Why `proxy` cannot be used as the upstream proxy, or null when it can. */
+function proxyUrlProblem(proxy: string, own: ListenAddress): string | null {
+  let url: URL;
+  try {
+    url = new URL(proxy);
+  } catch {
+    return 'expected a proxy URL like "http://10.0.0.1:3128"';
+  }
+  if (!UPSTREAM_PROXY_PROTOCOLS.includes(url.protocol)) {
+    return `expected an http://, https://, socks4:// or socks5:// proxy URL`;
+  }
+  const host = normalizeHost(url.hostname);
+  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : url.protocol.startsWith('socks') ? 1080 : 80);
+  const ownHost = normalizeHost(own.host);
+  if (own.port !== 0 && port === own.port && (host === ownHost || LOCAL_NAMES.has(host) || host.startsWith('127.')) && (LOCAL_NAMES.has(ownHost) || ownHost.startsWith('127.') || host === ownHost)) {
+    return 'expected another proxy: this is the address of this proxy itself (requests would loop)';
+  }
+  return null;
+}

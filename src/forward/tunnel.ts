@@ -1,0 +1,76 @@
+/**
+ * A CONNECT tunnel once both ends are up: bytes flow both ways until either side closes; an end (FIN)
+ * is passed on so the last bytes are delivered; an error or the idle timeout closes both sides.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface TunnelStats {
+  /** Bytes from the client to the target. */
+  readonly up: number;
+  /** Bytes from the target to the client. */
+  readonly down: number;
+  /** True when the idle timeout closed it. */
+  readonly idle: boolean;
+}
+
+export class Tunnel {
+  private closed = false;
+  private idle = false;
+
+  constructor(
+    readonly client: Duplex,
+    readonly target: Duplex,
+    head: Buffer,
+    idleMs: number,
+    private readonly onClose: (tunnel: Tunnel, stats: TunnelStats) => void,
+  ) {
+    const destroyBoth = () => {
+      client.destroy();
+      target.destroy();
+    };
+    client.on('error', destroyBoth);
+    target.on('error', destroyBoth);
+    // The client is gone: nothing more can reach it.
+    client.once('close', () => {
+      target.destroy();
+      this.finish();
+    });
+    // The target is gone: after a clean end (passed on by pipe()) let the last bytes reach the client,
+    // then close it (nothing it sends can be delivered any more); otherwise cut it at once.
+    target.once('close', () => {
+      if (!target.readableEnded || client.writableFinished) client.destroy();
+      else client.once('finish', () => client.destroy());
+      this.finish();
+    });
+    if (idleMs > 0) {
+      const onIdle = () => {
+        this.idle = true;
+        destroyBoth();
+      };
+      setIdle(client, idleMs, onIdle);
+      setIdle(target, idleMs, onIdle);
+    }
+    if (head.length > 0) target.write(head);
+    client.pipe(target);
+    target.pipe(client);
+  }
+
+  close(): void {
+    this.client.destroy();
+    this.target.destroy();
+  }
+
+  private finish(): void {
+    if (this.closed || !(this.client.destroyed || this.client.closed) || !(this.target.destroyed || this.target.closed)) return;
+    this.closed = true;
+    // Counted on the target side (the client side also carried the CONNECT exchange).
+    const socket = this.target as Partial<Socket>;
+    this.onClose(this, { up: socket.bytesWritten ?? 0, down: socket.bytesRead ?? 0, idle: this.idle });
+  }
+}
+
+function setIdle(stream: Duplex, ms: number, onIdle: () => void): void {
+  const socket = stream as Partial<Socket>;
+  if (typeof socket.setTimeout === 'function') socket.setTimeout(ms, onIdle);
+}

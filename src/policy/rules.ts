@@ -1,0 +1,208 @@
+/**
+ * Access rules (ACL): compiled once from config, evaluated per request. First matching rule wins;
+ * when none matches the request is allowed. A rule matches when every condition it names matches
+ * (a rule with no conditions matches everything, e.g. a final catch-all `deny`); within one condition
+ * any listed value matches.
+ *
+ * Used by the forward proxy for absolute-URI requests and CONNECT (checked on the requested host name
+ * before any DNS lookup); independent of any front door so the reverse proxy can use it too.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/errors.js';
+import { CidrList } from './cidr-list.js';
+import { HostMatcher } from './host-matcher.js';
+import { parseHostsList } from './hosts-file.js';
+import { inTimeWindow, onDay, parseDays, parseTimeWindow, type TimeWindow } from './schedule.js';
+
+export type RuleAction = 'allow' | 'deny';
+
+/** A rule as written in config (the forward proxy's `rules[]` entries have this shape). */
+export interface RuleSpec {
+  readonly name?: string | undefined;
+  readonly action: RuleAction;
+  readonly host?: readonly string[] | undefined;
+  readonly hosts_file?: string | undefined;
+  readonly user_agent?: string | undefined;
+  readonly client?: readonly string[] | undefined;
+  readonly port?: readonly number[] | undefined;
+  readonly method?: readonly string[] | undefined;
+  readonly user?: readonly string[] | undefined;
+  readonly time?: string | undefined;
+  readonly days?: string | undefined;
+}
+
+/** What a rule is checked against. `host` must be normalised (lower case, no brackets, no trailing dot). */
+export interface RuleRequest {
+  readonly host: string;
+  readonly port: number;
+  readonly method: string;
+  /** Normalised client address (see normalizeAddress). */
+  readonly clientAddress: string;
+  readonly userAgent: string | undefined;
+  /** The authenticated user, when proxy authentication is on. */
+  readonly user: string | undefined;
+}
+
+export interface RuleVerdict {
+  readonly action: RuleAction;
+  readonly index: number;
+  readonly name: string | undefined;
+  /** How a person refers to the rule: `"ads" (forward.rules[2])` or `forward.rules[2]`. */
+  readonly label: string;
+}
+
+export interface RuleSetOptions {
+  /** Key path of the rule list in config, for error messages and labels. Default `forward.rules`. */
+  readonly keyPath?: string;
+  /** Reads a hosts_file (tests inject; default fs.readFileSync as UTF-8). */
+  readonly readFile?: (path: string) => string;
+  /** The clock for time/day rules (tests inject). Default: the system clock. */
+  readonly now?: () => Date;
+}
+
+/** A problem with one hosts_file that does not stop the rule from working (a few unreadable lines). */
+export interface RuleWarning {
+  readonly key: string;
+  readonly message: string;
+}
+
+interface CompiledRule {
+  readonly verdict: RuleVerdict;
+  readonly hosts: HostMatcher | null;
+  readonly userAgent: RegExp | null;
+  readonly clients: CidrList | null;
+  readonly ports: ReadonlySet<number> | null;
+  readonly methods: ReadonlySet<string> | null;
+  readonly users: ReadonlySet<string> | null;
+  readonly window: TimeWindow | null;
+  /** Day mask, 0 when the rule names no days. */
+  readonly days: number;
+}
+
+export class RuleSet {
+  readonly warnings: readonly RuleWarning[];
+  private readonly rules: readonly CompiledRule[];
+  private readonly now: () => Date;
+  private readonly needsClock: boolean;
+
+  /** Throws ConfigError naming every bad key (`forward.rules[2].user_agent: expected …`). */
+  constructor(specs: readonly RuleSpec[], options: RuleSetOptions = {}) {
+    const keyPath = options.keyPath ?? 'forward.rules';
+    const readFile = options.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+    const problems: string[] = [];
+    const warnings: RuleWarning[] = [];
+    const rules: CompiledRule[] = [];
+    specs.forEach((spec, index) => {
+      const key = `${keyPath}[${index}]`;
+      const compiled = compileRule(spec, index, key, readFile, problems, warnings);
+      if (compiled) rules.push(compiled);
+    });
+    if (problems.length > 0) throw new ConfigError(problems);
+    this.rules = rules;
+    this.warnings = warnings;
+    this.now = options.now ?? (() => new Date());
+    this.needsClock = rules.some((r) => r.window !== null || r.days !== 0);
+  }
+
+  get size(): number {
+    return this.rules.length;
+  }
+
+  /** The first rule that matches, or null (no rule matched: allowed by default). */
+  evaluate(req: RuleRequest): RuleVerdict | null {
+    let minute = -1;
+    let day = -1;
+    if (this.needsClock) {
+      const now = this.now();
+      minute = now.getHours() * 60 + now.getMinutes();
+      day = now.getDay();
+    }
+    for (const rule of this.rules) {
+      if (rule.ports !== null && !rule.ports.has(req.port)) continue;
+      if (rule.methods !== null && !rule.methods.has(req.method)) continue;
+      if (rule.clients !== null && !rule.clients.has(req.clientAddress)) continue;
+      if (rule.users !== null && (req.user === undefined || !rule.users.has(req.user))) continue;
+      if (rule.days !== 0 && !onDay(rule.days, day)) continue;
+      if (rule.window !== null && !inTimeWindow(rule.window, minute)) continue;
+      if (rule.hosts !== null && !rule.hosts.matches(req.host)) continue;
+      if (rule.userAgent !== null && (req.userAgent === undefined || !rule.userAgent.test(req.userAgent))) continue;
+      return rule.verdict;
+    }
+    return null;
+  }
+}
+
+function compileRule(
+  spec: RuleSpec,
+  index: number,
+  key: string,
+  readFile: (path: string) => string,
+  problems: string[],
+  warnings: RuleWarning[],
+): CompiledRule | null {
+  const before = problems.length;
+  let hosts: HostMatcher | null = null;
+  if (spec.host !== undefined || spec.hosts_file !== undefined) hosts = new HostMatcher();
+  if (spec.host) {
+    spec.host.forEach((pattern, i) => {
+      try {
+        hosts!.add(pattern);
+      } catch (err) {
+        problems.push(`${key}.host${spec.host!.length > 1 ? `[${i}]` : ''}: ${(err as Error).message}`);
+      }
+    });
+  }
+  if (spec.hosts_file !== undefined) {
+    let text: string | null = null;
+    try {
+      text = readFile(spec.hosts_file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      problems.push(`${key}.hosts_file: expected a readable file of domains, cannot read "${spec.hosts_file}" (${code})`);
+    }
+    if (text !== null) {
+      const list = parseHostsList(text);
+      for (const d of list.domains) hosts!.addDomain(d);
+      for (const d of list.subdomainsOf) hosts!.addSubdomainsOf(d);
+      if (list.domains.length + list.subdomainsOf.length === 0) {
+        problems.push(`${key}.hosts_file: expected at least one domain in "${spec.hosts_file}", found none`);
+      } else if (list.skipped > 0 && list.firstSkipped) {
+        warnings.push({
+          key: `${key}.hosts_file`,
+          message: `skipped ${list.skipped} line(s) of "${spec.hosts_file}" that are not domains (first: line ${list.firstSkipped.line}: "${list.firstSkipped.text}")`,
+        });
+      }
+    }
+  }
+  let userAgent: RegExp | null = null;
+  if (spec.user_agent !== undefined) {
+    try {
+      userAgent = new RegExp(spec.user_agent, 'i');
+    } catch {
+      problems.push(`${key}.user_agent: expected a valid regular expression, got "${spec.user_agent}"`);
+    }
+  }
+  let window: TimeWindow | null = null;
+  if (spec.time !== undefined) {
+    window = parseTimeWindow(spec.time);
+    if (window === null) problems.push(`${key}.time: expected a window like "09:00-17:00", got "${spec.time}"`);
+  }
+  let days = 0;
+  if (spec.days !== undefined) {
+    days = parseDays(spec.days) ?? 0;
+    if (days === 0) problems.push(`${key}.days: expected days like "mon-fri" or "sat,sun", got "${spec.days}"`);
+  }
+  if (problems.length > before) return null;
+  const name = spec.name;
+  return {
+    verdict: { action: spec.action, index, name, label: name === undefined ? key : `"${name}" (${key})` },
+    hosts,
+    userAgent,
+    clients: spec.client ? new CidrList(spec.client) : null,
+    ports: spec.port ? new Set(spec.port) : null,
+    methods: spec.method ? new Set(spec.method.map((m) => m.toUpperCase())) : null,
+    users: spec.user ? new Set(spec.user) : null,
+    window,
+    days,
+  };
+}

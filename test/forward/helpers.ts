@@ -1,0 +1,295 @@
+/**
+ * Helpers for forward-proxy tests: a ForwardProxy on its own listener (so tests can inject a clock,
+ * a DNS lookup or an environment and count what it handled), raw absolute-form and CONNECT clients,
+ * HTTPS origins with self-signed certificates, and curl.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { connect, type AddressInfo, type LookupFunction, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { validateConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { ForwardProxy } from '../../src/forward/forward-proxy.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import type { ExchangeRecord } from '../../src/proxy/exchange.js';
+import { selfSignedCert } from '../helpers/tls.js';
+
+export interface Handled {
+  readonly record: ExchangeRecord;
+  readonly status: number;
+}
+
+export interface RunningForward {
+  readonly url: string;
+  readonly port: number;
+  readonly proxy: ForwardProxy;
+  /** Every request and tunnel the proxy finished, in order. */
+  readonly handled: Handled[];
+  close(): Promise<void>;
+}
+
+export interface ForwardExtras {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly now?: () => Date;
+  readonly lookup?: LookupFunction;
+  readonly readFile?: (path: string) => string;
+  readonly log?: Logger;
+}
+
+type ForwardInput = NonNullable<ConfigInput['forward']>;
+
+/** A ForwardProxy (no cache) on 127.0.0.1:0, wired like src/server.ts wires it. */
+export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, extras: ForwardExtras = {}): Promise<RunningForward> {
+  const forwardConfig = validateConfig({ forward: { listen: '127.0.0.1:0', upstream_proxy: 'direct', ...config } }).forward!;
+  const handled: Handled[] = [];
+  const proxy = new ForwardProxy({
+    config: forwardConfig,
+    cache: null,
+    log: extras.log ?? silentLogger,
+    onDone: (record, status) => handled.push({ record, status }),
+    env: extras.env ?? {},
+    now: extras.now,
+    lookup: extras.lookup,
+    readFile: extras.readFile,
+  });
+  const sockets = new Set<Socket>();
+  const server = createServer({ keepAliveTimeout: 5_000 });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => proxy.handleRequest(req, res));
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.handleConnect(req, socket, head));
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    proxy,
+    handled,
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.stop();
+        proxy.closeTunnels();
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface ProxyReply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** An absolute-form request (`GET http://host/path HTTP/1.1`) sent to the proxy on a fresh connection. */
+export function viaProxy(
+  proxyUrl: string,
+  targetUrl: string,
+  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; localAddress?: string } = {},
+): Promise<ProxyReply> {
+  const proxy = new URL(proxyUrl);
+  return new Promise<ProxyReply>((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: proxy.hostname,
+        port: proxy.port,
+        path: targetUrl,
+        method: options.method ?? 'GET',
+        headers: {
+          host: new URL(targetUrl).host,
+          // Node's client sends a DELETE/OPTIONS body without any framing unless told.
+          ...(options.body !== undefined && !options.headers?.['transfer-encoding'] ? { 'content-length': String(Buffer.byteLength(options.body)) } : {}),
+          ...options.headers,
+        },
+        agent: false,
+        localAddress: options.localAddress,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Sends raw bytes to `port` and resolves with everything received until the server closes (or `untilIdleMs`). */
+export function rawExchange(port: number, bytes: string | Buffer, options: { endAfter?: RegExp; localAddress?: string } = {}): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
+    let data = '';
+    socket.on('data', (c: Buffer) => {
+      data += c.toString('latin1');
+      if (options.endAfter && options.endAfter.test(data)) {
+        socket.destroy();
+        resolve(data);
+      }
+    });
+    socket.on('end', () => resolve(data));
+    socket.on('close', () => resolve(data));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+export interface ConnectReply {
+  readonly status: number;
+  /** The status line and headers. */
+  readonly head: string;
+  readonly headers: Record<string, string>;
+  /** For refused tunnels, the body (read to the end). */
+  readonly body: string;
+  /** For established tunnels, the socket (bytes after the 200 head are unshifted back). */
+  readonly socket: Socket;
+}
+
+/** Sends `CONNECT authority` and parses the proxy's answer. */
+export function connectThrough(
+  port: number,
+  authority: string,
+  headers: Record<string, string> = {},
+  options: { localAddress?: string } = {},
+): Promise<ConnectReply> {
+  return new Promise<ConnectReply>((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
+    let buffer = Buffer.alloc(0);
+    let parsed: Omit<ConnectReply, 'body'> | null = null;
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (parsed !== null) return;
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buffer.subarray(0, end).toString('latin1');
+      const rest = buffer.subarray(end + 4);
+      const lines = head.split('\r\n');
+      const status = Number(lines[0]!.split(' ')[1]);
+      const hdrs: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        hdrs[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      parsed = { status, head, headers: hdrs, socket };
+      if (status === 200) {
+        socket.removeListener('data', onData);
+        socket.removeListener('error', reject);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve({ ...parsed, body: '' });
+      } else {
+        buffer = rest;
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+    socket.on('close', () => {
+      if (parsed === null) reject(new Error(`connection closed before a CONNECT answer: ${buffer.toString('latin1')}`));
+      else if (parsed.status !== 200) resolve({ ...parsed, body: buffer.toString('utf8') });
+    });
+    let text = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n`;
+    for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
+    socket.write(`${text}\r\n`);
+  });
+}
+
+/** Speaks TLS over an established tunnel and sends one GET; resolves with status and body. */
+export async function httpsGetOverTunnel(socket: Socket, host: string, path: string): Promise<{ status: number; body: string; tls: TLSSocket }> {
+  const tls = tlsConnect({ socket, servername: host === '127.0.0.1' ? undefined : host, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => {
+    tls.once('secureConnect', () => resolve());
+    tls.once('error', reject);
+  });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host, path, method: 'GET', createConnection: () => tls, headers: { host } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), tls }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface HttpsOrigin {
+  readonly port: number;
+  readonly url: string;
+  readonly server: HttpsServer;
+  readonly paths: string[];
+  close(): Promise<void>;
+}
+
+/** An HTTPS origin with a self-signed certificate for localhost / 127.0.0.1. */
+export async function startHttpsOrigin(body = 'secure hello'): Promise<HttpsOrigin> {
+  const cert = await selfSignedCert('localhost');
+  const paths: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createHttpsServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+    paths.push(req.url ?? '');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><title>secure</title><p id="msg">${body}</p>`);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('secureConnection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `https://127.0.0.1:${port}`,
+    server,
+    paths,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const CURL = '/usr/bin/curl';
+export const hasCurl = existsSync(CURL);
+
+/** Runs curl (never through any proxy from the environment) and resolves with its output and exit code. */
+export function curl(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(CURL, ['--noproxy', '', '-sS', '--max-time', '10', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A DNS lookup for tests: names in `table` resolve to 127.0.0.1 (or the given address), others fail with ENOTFOUND; every call is recorded. */
+export function fakeLookup(table: Record<string, string> = {}): LookupFunction & { calls: string[] } {
+  const calls: string[] = [];
+  const lookup = ((hostname: string, options: unknown, callback: (...args: unknown[]) => void) => {
+    calls.push(hostname);
+    const cb = typeof options === 'function' ? (options as typeof callback) : callback;
+    const all = typeof options === 'object' && options !== null && (options as { all?: boolean }).all === true;
+    const address = table[hostname] ?? (hostname === 'localhost' || /^\d+\.\d+\.\d+\.\d+$/.test(hostname) ? '127.0.0.1' : undefined);
+    process.nextTick(() => {
+      if (address === undefined) {
+        const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname });
+        cb(err);
+      } else if (all) {
+        cb(null, [{ address, family: 4 }]);
+      } else {
+        cb(null, address, 4);
+      }
+    });
+  }) as LookupFunction & { calls: string[] };
+  lookup.calls = calls;
+  return lookup;
+}
