@@ -46,10 +46,17 @@ async function main(argv: readonly string[]): Promise<number> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: letting in-flight requests finish');
-    portico.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+    const drainMs = portico.config.shutdown.drain_timeout;
+    log.info({ signal, drainMs }, 'shutting down: letting in-flight requests finish');
+    portico.close(drainMs).then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

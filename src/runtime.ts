@@ -3,7 +3,7 @@
  * and health checks), the route table, the front doors. A reload builds a new Runtime completely and
  * swaps it in; health state (HealthRegistry) and the cache outlive runtimes.
  */
-import type { BlockedRequest } from './admin/blocked-log.js';
+import type { BlockedRequest } from './policy/rules.js';
 import { Pool, type PoolDeps } from './balance/pool.js';
 import type { HealthRegistry } from './balance/health-registry.js';
 import type { PoolSpec } from './balance/types.js';
@@ -75,9 +75,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   }
   let forward: ForwardProxy | null = null;
   if (config.forward) {
-    // onBlocked is passed as a plain property: ForwardProxy calls it once it supports the hook.
-    const forwardOptions = { config: config.forward, cache: deps.cache, log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked };
-    forward = new ForwardProxy(forwardOptions);
+    forward = new ForwardProxy({ config: config.forward, cache: deps.cache, log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked });
   }
   return { config, pools, reverse, forward };
 }

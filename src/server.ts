@@ -7,13 +7,20 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { AdminHandler } from './admin/admin-handler.js';
+import { BlockedLog } from './admin/blocked-log.js';
+import { diffConfig } from './admin/config-diff.js';
+import type { AdminTarget, ReloadHistory, ReloadOutcome } from './admin/sources.js';
+import { StatsSummary } from './admin/stats-summary.js';
+import { TrafficStats, type TunnelKind } from './admin/traffic-stats.js';
+import { VERSION } from './admin/version.js';
 import { HealthRegistry } from './balance/health-registry.js';
 import { createCache, type HttpCache } from './cache/http-cache.js';
 import { ConfigError } from './config/errors.js';
-import type { Config } from './config/schema.js';
+import { isLoopbackHost, type Config } from './config/schema.js';
 import { formatAddress, type ListenAddress } from './config/units.js';
 import type { Logger } from './log.js';
-import { buildRuntime, startRuntime, stopRuntime, type Runtime } from './runtime.js';
+import { buildRuntime, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
 
 export interface PorticoOptions {
   readonly log: Logger;
@@ -33,20 +40,42 @@ interface Listener {
   readonly server: Server;
 }
 
-export class Portico {
+export class Portico implements AdminTarget {
   readonly registry = new HealthRegistry();
   readonly cache: HttpCache | null;
   readonly startedAt = Date.now();
+  /** Request, upstream and tunnel statistics (admin dashboard, /metrics, the stats summary); outlive reloads. */
+  readonly traffic = new TrafficStats();
+  /** The forward proxy's recent blocked requests and counts per rule; outlive reloads. */
+  readonly blocked = new BlockedLog();
+  readonly reloads: ReloadHistory = { succeeded: 0, failed: 0, lastSuccessAt: 0, lastFailureAt: 0, lastProblems: [] };
   private runtime: Runtime;
   private readonly listeners: Listener[] = [];
   private readonly log: Logger;
   private readonly loadConfig: (() => Config) | undefined;
+  private readonly summary: StatsSummary;
+  /** Set by close(): responses stop keeping connections alive. */
+  private closing = false;
+  /** Client sockets of CONNECT tunnels and upgraded (WebSocket) connections, cut at the end of the drain. */
+  private readonly tunnels = new Set<Duplex>();
 
   private constructor(config: Config, options: PorticoOptions) {
     this.log = options.log;
     this.loadConfig = options.loadConfig;
     this.cache = createCache(config.cache, options.log);
-    this.runtime = buildRuntime(config, { registry: this.registry, cache: this.cache, log: options.log });
+    this.runtime = buildRuntime(config, this.runtimeDeps());
+    this.summary = new StatsSummary(this, options.log);
+  }
+
+  private runtimeDeps(): RuntimeDeps {
+    return {
+      registry: this.registry,
+      cache: this.cache,
+      log: this.log,
+      onDone: this.traffic.recordRequest,
+      onAttempt: this.traffic.recordAttempt,
+      onBlocked: this.blocked.record,
+    };
   }
 
   /** Builds the runtime, binds every listener, starts health checks. Rejects with ConfigError on bind problems. */
@@ -59,6 +88,7 @@ export class Portico {
       throw err;
     }
     startRuntime(portico.runtime);
+    portico.summary.start(config.log.stats_interval);
     return portico;
   }
 
@@ -68,6 +98,15 @@ export class Portico {
 
   get pools(): Runtime['pools'] {
     return this.runtime.pools;
+  }
+
+  get forward(): Runtime['forward'] {
+    return this.runtime.forward;
+  }
+
+  /** Whether reload() has a config file to re-read. */
+  get canReload(): boolean {
+    return this.loadConfig !== undefined;
   }
 
   addresses(): ListeningAddresses {
@@ -83,19 +122,47 @@ export class Portico {
    * Swaps in a new config: the new runtime is built completely first; if anything is wrong the old one
    * keeps serving and the error is thrown. In-flight requests finish on the runtime they started on.
    */
-  reload(next?: Config): void {
-    const config = next ?? this.loadConfig?.();
-    if (!config) throw new ConfigError(['nothing to reload from: Portico was started without --config']);
-    const fresh = buildRuntime(config, { registry: this.registry, cache: this.cache, log: this.log });
+  reload(next?: Config): ReloadOutcome {
+    let config: Config | undefined;
+    let fresh: Runtime;
+    try {
+      config = next ?? this.loadConfig?.();
+      if (!config) throw new ConfigError(['nothing to reload from: Portico was started without --config']);
+      fresh = buildRuntime(config, this.runtimeDeps());
+    } catch (err) {
+      this.reloads.failed++;
+      this.reloads.lastFailureAt = Date.now();
+      this.reloads.lastProblems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+      throw err;
+    }
     const old = this.runtime;
+    const outcome = diffConfig(old.config, config);
     this.runtime = fresh;
     startRuntime(fresh);
     stopRuntime(old);
-    this.log.info({ pools: [...fresh.pools.keys()] }, 'config reloaded');
+    // Health state of servers the new config no longer lists is forgotten (a later re-add starts fresh).
+    const addresses: string[] = [];
+    for (const pool of fresh.pools.values()) for (const b of pool.backends) addresses.push(b.address);
+    this.registry.retainOnly(addresses);
+    this.summary.start(config.log.stats_interval);
+    this.reloads.succeeded++;
+    this.reloads.lastSuccessAt = Date.now();
+    this.reloads.lastProblems = [];
+    this.log.info({ pools: [...fresh.pools.keys()], changes: outcome.changes }, 'config reloaded');
+    if (outcome.restartNeeded.length > 0) {
+      this.log.warn({ keys: outcome.restartNeeded }, 'config reloaded, but these changes take effect only after a restart');
+    }
+    return outcome;
   }
 
-  /** Stops accepting, lets in-flight requests finish for up to `drainMs`, then closes everything. */
-  async close(drainMs = 10_000): Promise<void> {
+  /**
+   * Stops accepting, closes idle keep-alive connections, lets in-flight requests and open tunnels
+   * finish for up to `drainMs` (default `shutdown.drain_timeout`), then cuts what is left. Connections
+   * are closed as soon as their response is done.
+   */
+  async close(drainMs = this.config.shutdown.drain_timeout): Promise<void> {
+    this.closing = true;
+    this.summary.stop();
     stopRuntime(this.runtime);
     const closing = this.listeners.map(
       (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
@@ -103,6 +170,7 @@ export class Portico {
     for (const l of this.listeners) l.server.closeIdleConnections();
     const timer = setTimeout(() => {
       for (const l of this.listeners) l.server.closeAllConnections();
+      for (const socket of this.tunnels) socket.destroy();
     }, drainMs);
     await Promise.all(closing);
     clearTimeout(timer);
@@ -131,15 +199,45 @@ export class Portico {
       this.attachReverse(server, 'https');
       await this.bind('reverseTls', server, reverse.tls_listen, 'reverse.tls_listen');
     }
+    if (config.admin) {
+      const server = createHttpServer(adminServerOptions);
+      const exposed = !isLoopbackHost(config.admin.listen.host);
+      server.on('request', new AdminHandler(this, { exposed, log: this.log, version: VERSION }).handle);
+      await this.bind('admin', server, config.admin.listen, 'admin.listen');
+    }
+  }
+
+  /**
+   * While closing, a response's connection is not kept alive, and one that finished its response is
+   * closed at once (the listener for each response's 'close', made once per server).
+   */
+  private closeWhenIdle(server: Server): (res: ServerResponse) => void {
+    const onResponseClose = () => {
+      if (this.closing) server.closeIdleConnections();
+    };
+    return (res) => {
+      if (this.closing) res.shouldKeepAlive = false;
+      res.on('close', onResponseClose);
+    };
+  }
+
+  private trackTunnel(socket: Duplex, kind: TunnelKind): void {
+    this.traffic.trackTunnel(socket, kind);
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
   }
 
   private attachForward(server: Server): void {
+    const watch = this.closeWhenIdle(server);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.traffic.track(res, 'forward');
+      watch(res);
       const forward = this.runtime.forward;
       if (forward) forward.handleRequest(req, res);
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no forward proxy configured\n');
     });
     server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.trackTunnel(socket, 'connect');
       const forward = this.runtime.forward;
       if (forward) forward.handleConnect(req, socket, head);
       else socket.destroy();
@@ -147,12 +245,16 @@ export class Portico {
   }
 
   private attachReverse(server: Server, scheme: 'http' | 'https'): void {
+    const watch = this.closeWhenIdle(server);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.traffic.track(res, 'reverse');
+      watch(res);
       const gateway = this.runtime.reverse;
       if (gateway) gateway.handleRequest(req, res, scheme);
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no reverse proxy configured\n');
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.trackTunnel(socket, 'upgrade');
       const gateway = this.runtime.reverse;
       if (gateway) gateway.handleUpgrade(req, socket, head, scheme);
       else socket.destroy();
@@ -181,7 +283,8 @@ export class Portico {
       });
     });
     this.listeners.push({ name, server });
-    this.log.info({ listener: name, address: formatAddress(addr) }, 'listening');
+    const bound = server.address() as AddressInfo | null;
+    this.log.info({ listener: name, address: formatAddress(bound ? { host: bound.address, port: bound.port } : addr) }, 'listening');
   }
 }
 
@@ -191,6 +294,8 @@ const serverOptions = {
   requestTimeout: 0,
   maxHeaderSize: 32 * 1024,
 } as const;
+
+const adminServerOptions = { ...serverOptions, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 } as const;
 
 function readTlsFile(path: string, key: string): Buffer {
   try {

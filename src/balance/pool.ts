@@ -20,6 +20,8 @@ export interface PoolDeps {
   readonly log: Logger;
   /** Optional secret for backend ids (sticky cookies): without it, ids are a plain hash of pool and address. */
   readonly idSecret?: string | undefined;
+  /** Told about every finished attempt (for statistics): called from release(). */
+  readonly onAttempt?: ((backend: Backend, outcome: AttemptOutcome, elapsedMs: number) => void) | undefined;
 }
 
 export class Pool {
@@ -34,10 +36,12 @@ export class Pool {
   private readonly queue: RequestQueue;
   private readonly checker: ActiveHealthChecker | null;
   private readonly byId: ReadonlyMap<string, Backend>;
+  private readonly onAttempt: PoolDeps['onAttempt'];
 
   constructor(spec: PoolSpec, deps: PoolDeps) {
     this.name = spec.name;
     this.spec = spec;
+    this.onAttempt = deps.onAttempt;
     const backends = spec.servers.map(
       (server) =>
         new Backend({ pool: spec.name, spec: server, registry: deps.registry, log: deps.log, slowStartMs: spec.slowStartMs, idSecret: deps.idSecret }),
@@ -84,6 +88,7 @@ export class Pool {
       backend.errors++;
       backend.health.recordFailure(now, this.spec.passive, 'request failed', backend.reporter);
     }
+    this.onAttempt?.(backend, outcome, elapsedMs);
     if (this.queue.length > 0) this.queue.serveWaiting(this.serveQueued);
   }
 

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
 import { LOG_LEVELS } from '../log.js';
-import { parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
+import { formatAddress, parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
 
 const msg = (expected: string) => ({ error: `expected ${expected}` });
 
@@ -70,6 +70,17 @@ export function isCidr(value: string): boolean {
   if (!/^\d+$/.test(bits)) return false;
   return Number(bits) <= (family === 4 ? 32 : 128);
 }
+/** forward.upstream_proxy: `direct` (never chain, ignore HTTP_PROXY & co.) or a proxy URL. */
+function isUpstreamProxy(value: string): boolean {
+  if (value === 'direct') return true;
+  try {
+    const url = new URL(value);
+    return ['http:', 'https:', 'socks:', 'socks4:', 'socks4a:', 'socks5:', 'socks5h:'].includes(url.protocol) && url.hostname !== '' && (url.pathname === '' || url.pathname === '/') && url.search === '';
+  } catch {
+    return false;
+  }
+}
+
 const timeouts = z.strictObject({
   connect: duration.default(5_000),
   response_header: duration.default(60_000),
@@ -163,7 +174,10 @@ const forward = z.strictObject({
       htpasswd: text.optional(),
     })
     .optional(),
-  upstream_proxy: z.string().url(msg('a proxy URL like "http://10.0.0.1:3128" or "socks5://…"')).optional(),
+  upstream_proxy: z
+    .string(msg('a proxy URL like "http://10.0.0.1:3128" or "socks5://…", or "direct"'))
+    .refine(isUpstreamProxy, msg('a proxy URL like "http://10.0.0.1:3128", "https://…", "socks5://…" or "socks4://…", or "direct"'))
+    .optional(),
   pac: z.strictObject({ bypass: z.array(text).default([]) }).default({ bypass: [] }),
   timeouts: timeouts.default({ connect: 10_000, response_header: 60_000, idle: 60_000 }),
   tunnel_idle_timeout: duration.default(300_000),
@@ -184,13 +198,30 @@ export type CacheConfig = z.output<typeof cache>;
 
 const admin = z.strictObject({
   listen: listenAddress('127.0.0.1').default({ host: '127.0.0.1', port: 9090 }),
+  /** Bearer token: required for state-changing calls, and for everything when listen is beyond loopback. */
   token: text.optional(),
 });
 export type AdminConfig = z.output<typeof admin>;
 
+/** True for 127.0.0.0/8, ::1, IPv4-mapped loopback and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
 const log = z.strictObject({
   level: z.enum(LOG_LEVELS, msg(`one of ${LOG_LEVELS.join(', ')}`)).default('info'),
+  /** Period of the one-line stats summary; 0 turns it off. */
   stats_interval: duration.default(60_000),
+  /** Leave the client address out of access-log lines. */
+  anonymize: bool.default(false),
+});
+
+const shutdown = z.strictObject({
+  /** On SIGTERM/SIGINT: how long in-flight requests and open tunnels may take before they are cut. */
+  drain_timeout: duration.default(10_000),
 });
 
 export const configSchema = z
@@ -200,7 +231,8 @@ export const configSchema = z
     forward: forward.optional(),
     cache: cache.default(cache.parse({})),
     admin: admin.optional(),
-    log: log.default({ level: 'info', stats_interval: 60_000 }),
+    log: log.default({ level: 'info', stats_interval: 60_000, anonymize: false }),
+    shutdown: shutdown.default({ drain_timeout: 10_000 }),
   })
   .superRefine((config, ctx) => {
     const reverse = config.reverse;
@@ -232,6 +264,13 @@ export const configSchema = z
       if (p.servers.every((s) => s.backup)) {
         ctx.addIssue({ code: 'custom', path: ['pools', name, 'servers'], message: 'expected at least one server that is not a backup' });
       }
+    }
+    if (config.admin && !config.admin.token && !isLoopbackHost(config.admin.listen.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'token'],
+        message: `expected a bearer token: admin.listen ${formatAddress(config.admin.listen)} is reachable beyond loopback, so the admin API must be protected by admin.token`,
+      });
     }
     if (config.cache.store === 'disk' && !config.cache.dir) {
       ctx.addIssue({ code: 'custom', path: ['cache', 'dir'], message: 'expected a directory: cache.store "disk" needs cache.dir' });

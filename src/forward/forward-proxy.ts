@@ -17,7 +17,7 @@ import type { ForwardConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
 import { HeaderPolicy } from '../policy/header-policy.js';
-import { RuleSet, type RuleVerdict } from '../policy/rules.js';
+import { RuleSet, type BlockedRequest, type RuleVerdict } from '../policy/rules.js';
 import { ProxyError } from '../proxy/errors.js';
 import { exchange, logWhenDone, type ExchangeRecord } from '../proxy/exchange.js';
 import { endToEndRequestHeaders, hasRequestBody } from '../proxy/hop-by-hop.js';
@@ -35,6 +35,8 @@ export interface ForwardProxyOptions {
   readonly cache: CacheEngine | null;
   readonly log: Logger;
   readonly onDone?: ((record: ExchangeRecord, status: number) => void) | undefined;
+  /** Told of every request an access rule refused. */
+  readonly onBlocked?: ((blocked: BlockedRequest) => void) | undefined;
   /** Where HTTP_PROXY / HTTPS_PROXY / NO_PROXY are read from (default process.env). */
   readonly env?: NodeJS.ProcessEnv;
   /** The clock for time-of-day rules (default the system clock). */
@@ -55,6 +57,7 @@ export class ForwardProxy {
   private readonly cache: CacheEngine | null;
   private readonly log: Logger;
   private readonly onDone: ((record: ExchangeRecord, status: number) => void) | undefined;
+  private readonly onBlocked: ((blocked: BlockedRequest) => void) | undefined;
   private readonly clients: CidrList;
   private readonly connectPorts: ReadonlySet<number>;
   private readonly auth: ProxyAuthenticator | null;
@@ -68,6 +71,7 @@ export class ForwardProxy {
     this.cache = options.cache;
     this.log = options.log;
     this.onDone = options.onDone;
+    this.onBlocked = options.onBlocked;
     this.clients = new CidrList(config.clients);
     this.connectPorts = new Set(config.connect_ports);
     this.rules = new RuleSet(config.rules, { keyPath: 'forward.rules', readFile: options.readFile, now: options.now });
@@ -376,6 +380,7 @@ export class ForwardProxy {
   }
 
   private logBlocked(record: ExchangeRecord, user: string | undefined, method: string, target: string, verdict: RuleVerdict): void {
+    this.onBlocked?.({ at: Date.now(), client: record.clientAddress, user, method, target, rule: verdict.label });
     this.log.info({ door: 'forward', client: record.clientAddress, user, method, target, rule: verdict.label }, 'blocked by policy');
   }
 }

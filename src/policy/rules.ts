@@ -206,3 +206,16 @@ function compileRule(
     days,
   };
 }
+
+/** One request that an access rule refused: reported to whoever watches (dashboard, metrics). */
+export interface BlockedRequest {
+  /** When (epoch ms). */
+  readonly at: number;
+  readonly client: string;
+  readonly user?: string | undefined;
+  readonly method: string;
+  /** The requested authority (`host:port`) or URL. */
+  readonly target: string;
+  /** How a person refers to the rule, e.g. `"ads" (forward.rules[2])`. */
+  readonly rule: string;
+}

@@ -18,6 +18,9 @@ export interface ExchangeRecord {
   upstream: string | undefined;
   cache: string | undefined;
   error: string | undefined;
+  /** Set by logWhenDone when the response is done: the request method and the bytes sent to the client. */
+  method?: string | undefined;
+  bytes?: number | undefined;
 }
 
 export interface ExchangeHooks {
@@ -71,8 +74,13 @@ function passThrough(response: UpstreamResponse): CacheReply {
 
 /** Logs one line when the response is done (or the client went away). */
 export function logWhenDone(res: ServerResponse, req: IncomingMessage, record: ExchangeRecord, log: Logger, onDone?: (record: ExchangeRecord, status: number) => void): void {
+  // Bytes written on this connection before this response (keep-alive connections carry several).
+  const socket = req.socket;
+  const bytesBefore = socket.bytesWritten;
   res.once('close', () => {
     const status = res.headersSent ? res.statusCode : 499;
+    record.method = req.method;
+    record.bytes = socket.bytesWritten - bytesBefore;
     onDone?.(record, status);
     if (!log.isLevelEnabled('info')) return;
     log.info(
@@ -84,6 +92,7 @@ export function logWhenDone(res: ServerResponse, req: IncomingMessage, record: E
         status,
         cache: record.cache,
         upstream: record.upstream,
+        bytes: record.bytes,
         error: record.error,
         complete: res.writableFinished,
         ms: Math.round(performance.now() - record.startedAt),

@@ -1,0 +1,76 @@
+/**
+ * What the admin layer reads and steers, as small interfaces: the server (src/server.ts) provides
+ * them; nothing here knows how pools, the cache or the forward proxy work inside.
+ */
+import type { BackendSnapshot, PoolSpec } from '../balance/types.js';
+import type { CacheStats } from '../cache/types.js';
+import type { Config } from '../config/schema.js';
+import type { RuleRequest, RuleVerdict } from '../policy/rules.js';
+import type { BlockedLog } from './blocked-log.js';
+import type { TrafficStats } from './traffic-stats.js';
+
+/** A pool of backends (the balance layer's Pool). */
+export interface PoolView {
+  readonly name: string;
+  readonly spec: PoolSpec;
+  /** Requests waiting for a backend with capacity. */
+  readonly queued: number;
+  snapshot(): BackendSnapshot[];
+  /** False for an unknown backend id. */
+  drain(id: string): boolean;
+  enable(id: string): boolean;
+}
+
+/** The shared cache (src/cache HttpCache). */
+export interface CacheView {
+  stats(): CacheStats;
+  purgeUrl(url: string): Promise<number>;
+  purgePrefix(prefix: string): Promise<number>;
+  purgeTag(tag: string): Promise<number>;
+}
+
+/** The forward proxy's access rules (src/policy RuleSet), for /api/explain. */
+export interface RuleEvaluator {
+  readonly size: number;
+  evaluate(req: RuleRequest): RuleVerdict | null;
+}
+
+/** The forward proxy (src/forward ForwardProxy). */
+export interface ForwardView {
+  readonly rules: RuleEvaluator;
+}
+
+/** What a successful reload changed. */
+export interface ReloadOutcome {
+  /** Human-readable changes, e.g. `pools.app.servers: changed`, `pools.api: added`. */
+  readonly changes: readonly string[];
+  /** Keys that changed but only take effect after a restart (listen addresses, the cache store). */
+  readonly restartNeeded: readonly string[];
+}
+
+export interface ReloadHistory {
+  succeeded: number;
+  failed: number;
+  /** Epoch ms of the last successful (and failed) reload; 0 for never. */
+  lastSuccessAt: number;
+  lastFailureAt: number;
+  lastProblems: readonly string[];
+}
+
+/** The running process as the admin layer sees it. */
+export interface AdminTarget {
+  readonly startedAt: number;
+  /** The config currently serving. */
+  readonly config: Config;
+  readonly pools: ReadonlyMap<string, PoolView>;
+  readonly cache: CacheView | null;
+  readonly forward: ForwardView | null;
+  readonly traffic: TrafficStats;
+  readonly blocked: BlockedLog;
+  readonly reloads: ReloadHistory;
+  /** Whether there is a config file to re-read. */
+  readonly canReload: boolean;
+  addresses(): { readonly reverse?: string; readonly reverseTls?: string; readonly forward?: string; readonly admin?: string };
+  /** Re-reads the config; throws ConfigError (every problem) and keeps the old config on failure. */
+  reload(): ReloadOutcome;
+}
