@@ -4,8 +4,8 @@
  * alike. Built once per runtime from `forward.upstream_proxy` or the proxy environment variables.
  */
 import { EventEmitter } from 'node:events';
-import { Agent as HttpAgent, type ClientRequest } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent, type AgentOptions, type ClientRequest, type ClientRequestArgs } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyAgent, proxies } from 'proxy-agent';
@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { normalizeHost } from '../policy/host-matcher.js';
 import { ProxyError, upstreamError } from '../proxy/errors.js';
 import type { UpstreamTarget } from '../proxy/upstream-request.js';
+import type { DestinationGuard } from './destination-guard.js';
 import { chooseUpstreamProxy, redactProxyUrl, UPSTREAM_PROXY_PROTOCOLS, type ProxyChoice } from './proxy-env.js';
 
 export interface OriginConnectorOptions {
@@ -28,6 +29,12 @@ export interface OriginConnectorOptions {
    * names into addresses: the hook for checks after DNS (deny private ranges, DNS-rebinding safe).
    */
   readonly lookup?: LookupFunction | undefined;
+  /**
+   * Checks every address a direct connection resolves to (own listeners, forward.deny_private),
+   * inside the lookup that connection uses. Connections through an upstream proxy are resolved by
+   * that proxy, not here.
+   */
+  readonly guard?: DestinationGuard | undefined;
 }
 
 export interface TunnelConnection {
@@ -47,15 +54,17 @@ export class OriginConnector {
   private readonly directHttp: HttpAgent;
   private readonly directHttps: HttpsAgent;
   private readonly lookup: LookupFunction | undefined;
+  private readonly guard: DestinationGuard | undefined;
   private readonly proxyAgent: ProxyAgent | null;
   private readonly tunnelAgents = new Map<string, Promise<TunnelAgent>>();
   private stopped = false;
 
   constructor(options: OriginConnectorOptions) {
     this.lookup = options.lookup;
-    const agentOptions = options.lookup ? { ...AGENT_OPTIONS, lookup: options.lookup } : AGENT_OPTIONS;
-    this.directHttp = new HttpAgent(agentOptions);
-    this.directHttps = new HttpsAgent(agentOptions);
+    this.guard = options.guard;
+    const lookupFor = (port: number) => this.lookupFor(port);
+    this.directHttp = new CheckedHttpAgent(AGENT_OPTIONS, lookupFor);
+    this.directHttps = new CheckedHttpsAgent(AGENT_OPTIONS, lookupFor);
     let choice = chooseUpstreamProxy(options.upstreamProxy, options.env);
     const fromConfig = choice.source === 'config';
     for (const url of new Set([choice.http, choice.https])) {
@@ -114,7 +123,7 @@ export class OriginConnector {
   openTunnel(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<TunnelConnection> {
     const proxy = this.proxyFor('https', host, port);
     const where = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-    if (proxy === null) return connectDirect(host, port, where, timeoutMs, signal, this.lookup);
+    if (proxy === null) return connectDirect(host, port, where, timeoutMs, signal, this.lookupFor(port));
     return this.connectThroughProxy(proxy, host, port, where, timeoutMs, signal);
   }
 
@@ -132,6 +141,11 @@ export class OriginConnector {
         agent.on('free', (socket: Socket) => socket.destroy());
       }
     }
+  }
+
+  /** The lookup for a direct connection to `port`: the configured one, wrapped by the guard's checks. */
+  private lookupFor(port: number): LookupFunction | undefined {
+    return this.guard === undefined ? this.lookup : this.guard.lookupFor(port, this.lookup);
   }
 
   private proxyForUrl(url: string): string {
@@ -183,6 +197,42 @@ export class OriginConnector {
       throw new ProxyError('destination_unavailable', why);
     }
     return { socket, label };
+  }
+}
+
+type LookupForPort = (port: number) => LookupFunction | undefined;
+
+/**
+ * Keep-alive agents whose every new connection resolves its host through the guarded lookup for its
+ * port (a pooled connection was checked when it was made).
+ */
+class CheckedHttpAgent extends HttpAgent {
+  private readonly lookupForPort: LookupForPort;
+
+  constructor(options: AgentOptions, lookupForPort: LookupForPort) {
+    super(options);
+    this.lookupForPort = lookupForPort;
+  }
+
+  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const lookup = this.lookupForPort(Number(options.port) || 80);
+    if (lookup !== undefined) options.lookup = lookup;
+    return super.createConnection(options, callback);
+  }
+}
+
+class CheckedHttpsAgent extends HttpsAgent {
+  private readonly lookupForPort: LookupForPort;
+
+  constructor(options: HttpsAgentOptions, lookupForPort: LookupForPort) {
+    super(options);
+    this.lookupForPort = lookupForPort;
+  }
+
+  override createConnection(options: HttpsRequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const lookup = this.lookupForPort(Number(options.port) || 443);
+    if (lookup !== undefined) options.lookup = lookup;
+    return super.createConnection(options, callback);
   }
 }
 
