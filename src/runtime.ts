@@ -9,11 +9,15 @@ import type { HealthRegistry } from './balance/health-registry.js';
 import type { PoolSpec } from './balance/types.js';
 import type { CacheEngine } from './cache/types.js';
 import { ConfigError } from './config/errors.js';
-import type { Config, PoolConfig, TimeoutsConfig } from './config/schema.js';
+import type { Config, LimitsConfig, PoolConfig, RateLimitConfig, TimeoutsConfig } from './config/schema.js';
 import type { Logger } from './log.js';
 import { CidrList } from './policy/cidr-list.js';
+import { RateLimiter, type RateLimitSpec } from './policy/rate-limiter.js';
+import { RuleSet } from './policy/rules.js';
+import { RequestGuard } from './proxy/request-guard.js';
 import type { ExchangeRecord } from './proxy/exchange.js';
 import type { Timeouts } from './proxy/upstream-request.js';
+import { ownListenersOf } from './forward/destination-guard.js';
 import { ForwardProxy } from './forward/forward-proxy.js';
 import { ReverseGateway, type ReverseRoute } from './reverse/gateway.js';
 import { RouteTable } from './reverse/routes.js';
@@ -34,6 +38,8 @@ export interface Runtime {
   readonly pools: ReadonlyMap<string, Pool>;
   readonly reverse: ReverseGateway | null;
   readonly forward: ForwardProxy | null;
+  /** Admission checks of the front doors (rate-limit tables), stopped with the runtime. */
+  readonly guards: readonly { stop(): void }[];
 }
 
 export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
@@ -47,12 +53,21 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   }
   // The front doors write the access log: with log.anonymize it leaves out the client address.
   const doorLog = config.log.anonymize ? deps.log.child({}, { redact: { paths: ['client'], remove: true } }) : deps.log;
+  const guards: { stop(): void }[] = [];
+  const limits = config.limits;
+  const guardFor = (rate: RateLimitConfig | undefined, what: string) => {
+    const guard = admissionCheck(limits, rate, what);
+    guards.push(guard);
+    return guard;
+  };
   let reverse: ReverseGateway | null = null;
   if (config.reverse) {
     const rc = config.reverse;
     const routes = new RouteTable<ReverseRoute>(
-      rc.routes.map((r) => {
+      rc.routes.map((r, i) => {
         const pc = config.pools[r.pool]!;
+        const rateLimiter = r.rate_limit ? new RateLimiter(rateLimitSpec(r.rate_limit)) : null;
+        if (rateLimiter) guards.push(rateLimiter);
         return {
           host: r.host,
           path: r.path,
@@ -61,12 +76,17 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
             cache: r.cache,
             preserveHost: r.preserve_host ?? pc.preserve_host ?? rc.preserve_host,
             timeouts: toTimeouts(pc.timeouts ?? rc.timeouts),
+            rateLimiter,
+            maxBodySize: r.max_body_size ?? limits.max_body_size,
+            label: `reverse.routes[${i}] (${r.host ?? ''}${r.path})`,
           },
         };
       }),
     );
     reverse = new ReverseGateway({
       routes,
+      guard: guardFor(rc.rate_limit, 'the reverse proxy'),
+      rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }),
       trustedProxies: new CidrList(rc.trusted_proxies),
       cache: deps.cache,
       log: doorLog,
@@ -75,9 +95,17 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   }
   let forward: ForwardProxy | null = null;
   if (config.forward) {
-    forward = new ForwardProxy({ config: config.forward, cache: deps.cache, log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked });
+    forward = new ForwardProxy({
+      config: config.forward,
+      admission: guardFor(config.forward.rate_limit, 'the forward proxy'),
+      cache: deps.cache,
+      log: doorLog,
+      onDone: deps.onDone,
+      onBlocked: deps.onBlocked,
+      ownAddresses: ownListenersOf(config),
+    });
   }
-  return { config, pools, reverse, forward };
+  return { config, pools, reverse, forward, guards };
 }
 
 export function startRuntime(runtime: Runtime): void {
@@ -87,6 +115,17 @@ export function startRuntime(runtime: Runtime): void {
 export function stopRuntime(runtime: Runtime): void {
   for (const pool of runtime.pools.values()) pool.stop();
   runtime.forward?.stop();
+  for (const guard of runtime.guards) guard.stop();
+}
+
+/** A front door's admission check from `limits` and its `rate_limit`. */
+export function admissionCheck(limits: LimitsConfig, rate: RateLimitConfig | undefined, what: string): RequestGuard {
+  const requestLimits = { maxUrlLength: limits.max_url_length, maxHeaderCount: limits.max_header_count, maxBodySize: limits.max_body_size };
+  return new RequestGuard(requestLimits, rate && rateLimitSpec(rate), what);
+}
+
+function rateLimitSpec(rate: RateLimitConfig): RateLimitSpec {
+  return { rate: rate.rate, burst: rate.burst ?? Math.max(1, Math.ceil(rate.rate)) };
 }
 
 export function toTimeouts(t: TimeoutsConfig): Timeouts {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AdminHandler } from './admin/admin-handler.js';
@@ -17,7 +17,7 @@ import { VERSION } from './admin/version.js';
 import { HealthRegistry } from './balance/health-registry.js';
 import { createCache, type HttpCache } from './cache/http-cache.js';
 import { ConfigError } from './config/errors.js';
-import { isLoopbackHost, type Config } from './config/schema.js';
+import { isLoopbackHost, type Config, type LimitsConfig } from './config/schema.js';
 import { formatAddress, type ListenAddress } from './config/units.js';
 import type { Logger } from './log.js';
 import { buildRuntime, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
@@ -56,6 +56,8 @@ export class Portico implements AdminTarget {
   private readonly summary: StatsSummary;
   /** Set by close(): responses stop keeping connections alive. */
   private closing = false;
+  /** Open client connections per client address (only counted when a per-client limit is set). */
+  private readonly connectionsByClient = new Map<string, number>();
   /** Client sockets of CONNECT tunnels and upgraded (WebSocket) connections, cut at the end of the drain. */
   private readonly tunnels = new Set<Duplex>();
 
@@ -135,8 +137,19 @@ export class Portico implements AdminTarget {
       this.reloads.lastProblems = err instanceof ConfigError ? err.problems : [(err as Error).message];
       throw err;
     }
+    let tls: ReturnType<typeof tlsOptions> | undefined;
+    try {
+      tls = config.reverse?.tls && this.listeners.some((l) => l.name === 'reverseTls') ? tlsOptions(config.reverse.tls) : undefined;
+    } catch (err) {
+      stopRuntime(fresh);
+      this.reloads.failed++;
+      this.reloads.lastFailureAt = Date.now();
+      this.reloads.lastProblems = (err as ConfigError).problems;
+      throw err;
+    }
     const old = this.runtime;
     const outcome = diffConfig(old.config, config);
+    this.applyListenerSettings(config, tls);
     this.runtime = fresh;
     startRuntime(fresh);
     stopRuntime(old);
@@ -153,6 +166,17 @@ export class Portico implements AdminTarget {
       this.log.warn({ keys: outcome.restartNeeded }, 'config reloaded, but these changes take effect only after a restart');
     }
     return outcome;
+  }
+
+  /** What a reload can change on running listeners: timeouts, connection caps, TLS certificate and ciphers. */
+  private applyListenerSettings(config: Config, tls: ReturnType<typeof tlsOptions> | undefined): void {
+    for (const { name, server } of this.listeners) {
+      if (name === 'admin') continue;
+      server.headersTimeout = config.limits.header_timeout;
+      server.requestTimeout = config.limits.request_timeout;
+      server.maxConnections = config.limits.max_connections || Infinity;
+      if (name === 'reverseTls' && tls) (server as HttpsServer).setSecureContext(tls);
+    }
   }
 
   /**
@@ -178,6 +202,7 @@ export class Portico implements AdminTarget {
   }
 
   private async listen(config: Config): Promise<void> {
+    const serverOptions = serverOptionsFor(config.limits);
     if (config.forward) {
       const server = createHttpServer(serverOptions);
       this.attachForward(server);
@@ -190,17 +215,12 @@ export class Portico implements AdminTarget {
       await this.bind('reverse', server, reverse.listen, 'reverse.listen');
     }
     if (reverse?.tls_listen && reverse.tls) {
-      const server = createHttpsServer({
-        ...serverOptions,
-        cert: readTlsFile(reverse.tls.cert, 'reverse.tls.cert'),
-        key: readTlsFile(reverse.tls.key, 'reverse.tls.key'),
-        minVersion: reverse.tls.min_version,
-      });
+      const server = createHttpsServer({ ...serverOptions, ...tlsOptions(reverse.tls) });
       this.attachReverse(server, 'https');
       await this.bind('reverseTls', server, reverse.tls_listen, 'reverse.tls_listen');
     }
     if (config.admin) {
-      const server = createHttpServer(adminServerOptions);
+      const server = createHttpServer({ ...serverOptions, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 });
       const exposed = !isLoopbackHost(config.admin.listen.host);
       server.on('request', new AdminHandler(this, { exposed, log: this.log, version: VERSION }).handle);
       await this.bind('admin', server, config.admin.listen, 'admin.listen');
@@ -221,6 +241,24 @@ export class Portico implements AdminTarget {
     };
   }
 
+  /** Enforces limits.max_connections_per_client (counted per client address across all listeners). */
+  private admitConnection(socket: Socket): void {
+    const max = this.config.limits.max_connections_per_client;
+    if (max === 0) return;
+    const client = socket.remoteAddress ?? '';
+    const open = (this.connectionsByClient.get(client) ?? 0) + 1;
+    if (open > max) {
+      socket.end(rawResponse(429, 'Too Many Requests', `more than ${max} open connections from ${client}`, 'Retry-After: 1\r\n'));
+      return;
+    }
+    this.connectionsByClient.set(client, open);
+    socket.once('close', () => {
+      const left = (this.connectionsByClient.get(client) ?? 1) - 1;
+      if (left <= 0) this.connectionsByClient.delete(client);
+      else this.connectionsByClient.set(client, left);
+    });
+  }
+
   private trackTunnel(socket: Duplex, kind: TunnelKind): void {
     this.traffic.trackTunnel(socket, kind);
     this.tunnels.add(socket);
@@ -229,13 +267,16 @@ export class Portico implements AdminTarget {
 
   private attachForward(server: Server): void {
     const watch = this.closeWhenIdle(server);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.traffic.track(res, 'forward');
       watch(res);
       const forward = this.runtime.forward;
       if (forward) forward.handleRequest(req, res);
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no forward proxy configured\n');
-    });
+    };
+    server.on('request', onRequest);
+    // Expect: 100-continue is answered by the front door's admission check (100, or 413/4xx at once).
+    server.on('checkContinue', onRequest);
     server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.trackTunnel(socket, 'connect');
       const forward = this.runtime.forward;
@@ -246,12 +287,18 @@ export class Portico implements AdminTarget {
 
   private attachReverse(server: Server, scheme: 'http' | 'https'): void {
     const watch = this.closeWhenIdle(server);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.traffic.track(res, 'reverse');
       watch(res);
       const gateway = this.runtime.reverse;
       if (gateway) gateway.handleRequest(req, res, scheme);
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no reverse proxy configured\n');
+    };
+    server.on('request', onRequest);
+    server.on('checkContinue', onRequest);
+    server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      socket.end(rawResponse(405, 'Method Not Allowed', 'this is a reverse proxy, not a forward proxy', 'Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n'));
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.trackTunnel(socket, 'upgrade');
@@ -263,6 +310,8 @@ export class Portico implements AdminTarget {
 
   private async bind(name: Listener['name'], server: Server, addr: ListenAddress, key: string): Promise<void> {
     server.on('clientError', onClientError);
+    server.maxConnections = this.config.limits.max_connections || Infinity;
+    server.on('connection', (socket: Socket) => this.admitConnection(socket));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         const why =
@@ -288,14 +337,36 @@ export class Portico implements AdminTarget {
   }
 }
 
-const serverOptions = {
-  keepAliveTimeout: 5_000,
-  headersTimeout: 20_000,
-  requestTimeout: 0,
-  maxHeaderSize: 32 * 1024,
-} as const;
+/** Node server options from `limits` (timeouts are checked every second, not Node's default 30 s). */
+function serverOptionsFor(limits: LimitsConfig) {
+  return {
+    keepAliveTimeout: 5_000,
+    headersTimeout: limits.header_timeout,
+    requestTimeout: limits.request_timeout,
+    maxHeaderSize: limits.max_header_size,
+    connectionsCheckingInterval: 1_000,
+  };
+}
 
-const adminServerOptions = { ...serverOptions, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 } as const;
+/** Mozilla's "intermediate" profile: TLS 1.2+ with forward-secret AEAD ciphers only. */
+const MODERN_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+function tlsOptions(tls: NonNullable<NonNullable<Config['reverse']>['tls']>) {
+  return {
+    cert: readTlsFile(tls.cert, 'reverse.tls.cert'),
+    key: readTlsFile(tls.key, 'reverse.tls.key'),
+    minVersion: tls.min_version,
+    ciphers: tls.ciphers ?? MODERN_CIPHERS,
+    honorCipherOrder: true,
+  };
+}
 
 function readTlsFile(path: string, key: string): Buffer {
   try {
@@ -320,6 +391,11 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
         : code === 'HPE_URI_TOO_LONG'
           ? [414, 'URI Too Long']
           : [400, 'Bad Request'];
-  const body = `${status} ${title}\n`;
-  socket.end(`HTTP/1.1 ${status} ${title}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(rawResponse(status, title, 'the request could not be read'));
+}
+
+/** A complete response written straight to a socket (before or outside Node's response object). */
+function rawResponse(status: number, title: string, reason: string, extraHeaders = ''): string {
+  const body = `${status} ${title}: ${reason}\n`;
+  return `HTTP/1.1 ${status} ${title}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}Connection: close\r\n\r\n${body}`;
 }

@@ -123,6 +123,31 @@ const pool = z.strictObject({
 });
 export type PoolConfig = z.output<typeof pool>;
 
+const rateLimit = z.strictObject({
+  rate: z.number(msg('requests per second (a positive number)')).positive(msg('requests per second (a positive number)')),
+  burst: positiveInt.optional(),
+});
+export type RateLimitConfig = z.output<typeof rateLimit>;
+
+/** Conditions both front doors' rules understand (src/policy/rules.ts). */
+const ruleCommon = {
+  name: text.optional(),
+  action: z.enum(['allow', 'deny'], msg('"allow" or "deny"')),
+  user_agent: text.optional(),
+  client: oneOrMany(cidr).optional(),
+  method: oneOrMany(text).optional(),
+  path: oneOrMany(text).optional(),
+  header: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, msg('a header name')), text).optional(),
+  time: z.string(msg('a window like "09:00-17:00"')).regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, msg('a window like "09:00-17:00"')).optional(),
+  days: z.string(msg('days like "mon-fri" or "sat,sun"')).regex(/^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?(,(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?)*$/i, msg('days like "mon-fri" or "sat,sun"')).optional(),
+};
+
+/** L7 filtering in front of the backends (host is the Host header): first match wins, default allow. */
+const reverseRule = z.strictObject({
+  ...ruleCommon,
+  host: oneOrMany(text).optional(),
+});
+
 const route = z.strictObject({
   host: z
     .string(msg('a host name like "app.example.com" or "*.example.com"'))
@@ -132,32 +157,31 @@ const route = z.strictObject({
   pool: text,
   cache: bool.default(true),
   preserve_host: bool.optional(),
+  rate_limit: rateLimit.optional(),
+  max_body_size: size.optional(),
 });
 export type RouteConfig = z.output<typeof route>;
 
 const reverse = z.strictObject({
   listen: listenAddress('0.0.0.0').optional(),
   tls_listen: listenAddress('0.0.0.0').optional(),
-  tls: z.strictObject({ cert: text, key: text, min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2') }).optional(),
+  tls: z.strictObject({ cert: text, key: text, min_version: z.enum(['TLSv1.2', 'TLSv1.3'], msg('"TLSv1.2" or "TLSv1.3"')).default('TLSv1.2'), ciphers: text.optional() }).optional(),
   routes: z.array(route, msg('a list of routes')).default([]),
   trusted_proxies: z.array(cidr).default([]),
   preserve_host: bool.default(true),
   timeouts: timeouts.default({ connect: 5_000, response_header: 60_000, idle: 60_000 }),
+  rate_limit: rateLimit.optional(),
+  rules: z.array(reverseRule, msg('a list of rules')).default([]),
 });
 export type ReverseConfig = z.output<typeof reverse>;
 
+/** Access rules of the forward proxy: first match wins, default allow. */
 const forwardRule = z.strictObject({
-  name: text.optional(),
-  action: z.enum(['allow', 'deny'], msg('"allow" or "deny"')),
+  ...ruleCommon,
   host: oneOrMany(text).optional(),
   hosts_file: text.optional(),
-  user_agent: text.optional(),
-  client: oneOrMany(cidr).optional(),
   port: oneOrMany(z.int().min(1).max(65535, msg('a port number'))).optional(),
-  method: oneOrMany(text).optional(),
   user: oneOrMany(text).optional(),
-  time: z.string(msg('a window like "09:00-17:00"')).regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/, msg('a window like "09:00-17:00"')).optional(),
-  days: z.string(msg('days like "mon-fri" or "sat,sun"')).regex(/^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?(,(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?)*$/i, msg('days like "mon-fri" or "sat,sun"')).optional(),
 });
 export type ForwardRuleConfig = z.output<typeof forwardRule>;
 
@@ -181,6 +205,11 @@ const forward = z.strictObject({
   pac: z.strictObject({ bypass: z.array(text).default([]) }).default({ bypass: [] }),
   timeouts: timeouts.default({ connect: 10_000, response_header: 60_000, idle: 60_000 }),
   tunnel_idle_timeout: duration.default(300_000),
+  rate_limit: rateLimit.optional(),
+  /** Refuse private, loopback and link-local destinations (SSRF), checked after DNS. */
+  deny_private: bool.default(false),
+  /** Most CONNECT tunnels open (or opening) at once; beyond, 503. */
+  max_tunnels: positiveInt.default(10_000),
 });
 export type ForwardConfig = z.output<typeof forward>;
 
@@ -219,6 +248,18 @@ const log = z.strictObject({
   anonymize: bool.default(false),
 });
 
+const limits = z.strictObject({
+  max_url_length: size.default(8 * 1024),
+  max_header_size: size.default(32 * 1024),
+  max_header_count: positiveInt.default(100),
+  max_body_size: size.default(100 * 1024 ** 2),
+  header_timeout: duration.default(20_000),
+  request_timeout: duration.default(300_000),
+  max_connections: nonNegativeInt.default(10_000),
+  max_connections_per_client: nonNegativeInt.default(0),
+});
+export type LimitsConfig = z.output<typeof limits>;
+
 const shutdown = z.strictObject({
   /** On SIGTERM/SIGINT: how long in-flight requests and open tunnels may take before they are cut. */
   drain_timeout: duration.default(10_000),
@@ -233,6 +274,7 @@ export const configSchema = z
     admin: admin.optional(),
     log: log.default({ level: 'info', stats_interval: 60_000, anonymize: false }),
     shutdown: shutdown.default({ drain_timeout: 10_000 }),
+    limits: limits.default(limits.parse({})),
   })
   .superRefine((config, ctx) => {
     const reverse = config.reverse;

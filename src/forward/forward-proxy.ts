@@ -3,10 +3,13 @@
  * (`GET http://host/path`) and CONNECT requests (`CONNECT host:443`).
  *
  * Order of checks for both: client allow-list (403) → loop (508) → proxy authentication (407) →
- * target parsing (400) → CONNECT port (403) → target is this proxy (508) → access rules (403 block
- * page). Rules see the host name as the client wrote it, before any DNS lookup. Then a relayed request
- * goes through the shared pipeline (cache → upstream → reply) with the header policy applied, and a
- * CONNECT becomes a byte tunnel.
+ * target parsing (400) → CONNECT port (403) → target is this proxy (508) or another of its listeners,
+ * or a literal private address with forward.deny_private (403) → access rules (403 block page) →
+ * Max-Forwards: 0 on OPTIONS/TRACE (answered here) or the tunnel limit (503). Rules see the host name
+ * as the client wrote it, before any DNS lookup. Then a relayed request goes through the shared
+ * pipeline (cache → upstream → reply) with the header policy applied, and a CONNECT becomes a byte
+ * tunnel. Names are checked again after DNS, by the lookup each origin connection uses
+ * (DestinationGuard, DNS-rebinding safe).
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
@@ -20,9 +23,11 @@ import { HeaderPolicy } from '../policy/header-policy.js';
 import { RuleSet, type BlockedRequest, type RuleVerdict } from '../policy/rules.js';
 import { ProxyError } from '../proxy/errors.js';
 import { exchange, logWhenDone, type ExchangeRecord } from '../proxy/exchange.js';
-import { endToEndRequestHeaders, hasRequestBody } from '../proxy/hop-by-hop.js';
+import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
+import { admitBody, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
 import { sendUpstream, withOverrides, type OutboundRequest, type Timeouts, type UpstreamTarget } from '../proxy/upstream-request.js';
+import { DestinationGuard, type OwnListener } from './destination-guard.js';
 import { OriginConnector } from './origin-connector.js';
 import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
 import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
@@ -35,6 +40,8 @@ export interface ForwardProxyOptions {
   readonly cache: CacheEngine | null;
   readonly log: Logger;
   readonly onDone?: ((record: ExchangeRecord, status: number) => void) | undefined;
+  /** Admission check: malformed requests, size limits, rate limit (the runtime builds it from `limits`). */
+  readonly admission: RequestGuard;
   /** Told of every request an access rule refused. */
   readonly onBlocked?: ((blocked: BlockedRequest) => void) | undefined;
   /** Where HTTP_PROXY / HTTPS_PROXY / NO_PROXY are read from (default process.env). */
@@ -45,24 +52,39 @@ export interface ForwardProxyOptions {
   readonly readFile?: (path: string) => string;
   /** Resolves origin host names (default dns.lookup); see OriginConnectorOptions.lookup. */
   readonly lookup?: LookupFunction;
+  /**
+   * This process's listeners (forward, reverse, admin), never a destination; a function is asked at
+   * each check. Default: forward.listen alone. See ownListenersOf().
+   */
+  readonly ownAddresses?: readonly OwnListener[] | (() => readonly OwnListener[]);
 }
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+/** Bytes a client may send for its tunnel before the target is connected; beyond, reading pauses. */
+const EARLY_DATA_LIMIT = 64 * 1024;
+/** At most one "tunnel limit reached" warning per this period. */
+const LIMIT_WARN_MS = 10_000;
 
 export class ForwardProxy {
   readonly rules: RuleSet;
   readonly headerPolicy: HeaderPolicy;
   readonly connector: OriginConnector;
+  readonly guard: DestinationGuard;
   private readonly config: ForwardConfig;
   private readonly cache: CacheEngine | null;
   private readonly log: Logger;
   private readonly onDone: ((record: ExchangeRecord, status: number) => void) | undefined;
   private readonly onBlocked: ((blocked: BlockedRequest) => void) | undefined;
+  private readonly admission: RequestGuard;
   private readonly clients: CidrList;
   private readonly connectPorts: ReadonlySet<number>;
   private readonly auth: ProxyAuthenticator | null;
   private readonly timeouts: Timeouts;
   private readonly tunnels = new Set<Tunnel>();
+  /** CONNECTs whose target connection is being opened: they count against forward.max_tunnels. */
+  private opening = 0;
+  /** When the tunnel limit was last reported in the log (at most one warning per LIMIT_WARN_MS). */
+  private limitWarnedAt = 0;
 
   /** Compiles the config; throws ConfigError naming the key for bad rules, auth files or upstream proxy. */
   constructor(options: ForwardProxyOptions) {
@@ -72,6 +94,7 @@ export class ForwardProxy {
     this.log = options.log;
     this.onDone = options.onDone;
     this.onBlocked = options.onBlocked;
+    this.admission = options.admission;
     this.clients = new CidrList(config.clients);
     this.connectPorts = new Set(config.connect_ports);
     this.rules = new RuleSet(config.rules, { keyPath: 'forward.rules', readFile: options.readFile, now: options.now });
@@ -79,12 +102,34 @@ export class ForwardProxy {
     this.auth = config.auth ? new ProxyAuthenticator(config.auth, options.readFile) : null;
     this.headerPolicy = new HeaderPolicy(config.anonymize);
     this.timeouts = { connectMs: config.timeouts.connect, responseHeaderMs: config.timeouts.response_header, idleMs: config.timeouts.idle };
-    this.connector = new OriginConnector({ upstreamProxy: config.upstream_proxy, env: options.env ?? process.env, log: options.log, ownAddress: config.listen, lookup: options.lookup });
+    this.guard = new DestinationGuard({
+      denyPrivate: config.deny_private,
+      ownListeners: options.ownAddresses ?? (config.listen.port === 0 ? [] : [{ key: 'forward.listen', host: config.listen.host, port: config.listen.port }]),
+    });
+    this.connector = new OriginConnector({
+      upstreamProxy: config.upstream_proxy,
+      env: options.env ?? process.env,
+      log: options.log,
+      ownAddress: config.listen,
+      lookup: options.lookup,
+      guard: this.guard,
+    });
+    if (config.deny_private && this.connector.chained) {
+      this.log.warn(
+        { key: 'forward.deny_private' },
+        'requests sent through the upstream proxy are resolved by that proxy: forward.deny_private checks only their literal addresses and localhost names here',
+      );
+    }
   }
 
   /** Number of CONNECT tunnels currently open. */
   get openTunnels(): number {
     return this.tunnels.size;
+  }
+
+  /** Number of CONNECT tunnels whose target connection is still being opened. */
+  get openingTunnels(): number {
+    return this.opening;
   }
 
   /** Retires this runtime's forward proxy: idle upstream connections close; requests and tunnels in flight finish. */
@@ -112,6 +157,11 @@ export class ForwardProxy {
     logWhenDone(res, req, record, this.log, this.onDone);
     if (!this.clients.has(clientAddress)) {
       this.fail(req, res, record, this.clientRefused(clientAddress));
+      return;
+    }
+    const refused = this.admission.admit(req, clientAddress);
+    if (refused) {
+      this.fail(req, res, record, refused);
       return;
     }
     const url = req.url ?? '';
@@ -150,6 +200,11 @@ export class ForwardProxy {
       this.fail(req, res, record, new ProxyError('loop_detected', `${target.authority} is this proxy itself`));
       return;
     }
+    const prohibited = this.guard.checkTarget(target.hostname, target.port, target.authority);
+    if (prohibited !== null) {
+      this.fail(req, res, record, prohibited);
+      return;
+    }
     const method = req.method ?? 'GET';
     const verdict = this.rules.size === 0 ? null : this.rules.evaluate({
       host: target.hostname,
@@ -166,14 +221,29 @@ export class ForwardProxy {
       return;
     }
 
+    let maxForwards = -1;
+    const maxForwardsField = req.headers['max-forwards'];
+    if ((method === 'OPTIONS' || method === 'TRACE') && typeof maxForwardsField === 'string') {
+      maxForwards = parseMaxForwards(maxForwardsField);
+      if (maxForwards === 0) {
+        this.answerAsFinalRecipient(req, res, record, method);
+        return;
+      }
+    }
+
     const headers = endToEndRequestHeaders(req.headers);
     headers.host = target.authority;
-    // The client's expectation was met by this proxy (Node answers 100 Continue itself).
-    delete headers.expect;
+    if (maxForwards > 0) headers['max-forwards'] = String(maxForwards - 1);
     this.headerPolicy.apply(headers, { clientAddress: record.clientAddress, targetOrigin: target.origin, httpVersion: req.httpVersion });
     const upstream = this.connector.target(target.scheme, target.hostname, target.port, target.origin);
     record.upstream = upstream.label;
-    const outbound: OutboundRequest = { method, path: target.path, headers, body: hasRequestBody(req.headers) ? req : null };
+    const maxBody = this.admission.limits.maxBodySize;
+    const tooBig = admitBody(req, res, maxBody);
+    if (tooBig) {
+      this.fail(req, res, record, tooBig);
+      return;
+    }
+    const outbound: OutboundRequest = { method, path: target.path, headers, body: requestBody(req, res, maxBody) };
     const fetch = this.fetcher(upstream, outbound, res);
     const cacheKey = this.cache === null ? null : cacheKeyUrl(target.scheme, target.authority, target.path);
     void exchange(req, res, record, this.cache, cacheKey, fetch);
@@ -204,6 +274,28 @@ export class ForwardProxy {
         timeouts,
         onRequest,
       );
+  }
+
+  /**
+   * OPTIONS or TRACE with `Max-Forwards: 0` (RFC 9110 §7.6.2): this proxy is the final recipient.
+   * OPTIONS gets 200 with the methods the proxy relays; TRACE gets the request back as message/http,
+   * without the fields that carry credentials (§9.3.8).
+   */
+  private answerAsFinalRecipient(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, method: string): void {
+    record.cache = 'local';
+    if (method === 'OPTIONS') {
+      res.writeHead(200, { allow: RELAYED_METHODS, 'content-length': 0, 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    let body = `${method} ${req.url ?? ''} HTTP/${req.httpVersion}\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!TRACE_EXCLUDED.has(raw[i]!.toLowerCase())) body += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    }
+    body += '\r\n';
+    res.writeHead(200, { 'content-type': 'message/http', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(body);
   }
 
   /** Origin-form requests: the PAC file, or a page saying this is a proxy. */
@@ -253,6 +345,11 @@ export class ForwardProxy {
       this.refuseConnect(req, socket, record, errorPage(this.clientRefused(clientAddress)), 'forbidden');
       return;
     }
+    const refused = this.admission.admit(req, clientAddress);
+    if (refused) {
+      this.refuseConnect(req, socket, record, errorPage(refused), refused.code);
+      return;
+    }
     if (this.headerPolicy.seenBefore(req.headers)) {
       this.refuseConnect(req, socket, record, errorPage(new ProxyError('loop_detected', 'this request has already been through this proxy')), 'loop_detected');
       return;
@@ -294,6 +391,11 @@ export class ForwardProxy {
       this.refuseConnect(req, socket, record, errorPage(new ProxyError('loop_detected', `${authority} is this proxy itself`)), 'loop_detected');
       return;
     }
+    const prohibited = this.guard.checkTarget(target.hostname, target.port, authority);
+    if (prohibited !== null) {
+      this.refuseConnect(req, socket, record, errorPage(prohibited), prohibited.code);
+      return;
+    }
     const verdict = this.rules.size === 0 ? null : this.rules.evaluate({
       host: target.hostname,
       port: target.port,
@@ -308,30 +410,66 @@ export class ForwardProxy {
       return;
     }
 
+    const max = this.config.max_tunnels;
+    if (this.tunnels.size + this.opening >= max) {
+      const err = new ProxyError('tunnel_limit', `this proxy already has ${max} tunnels open (forward.max_tunnels); try again later`);
+      const now = Date.now();
+      if (now - this.limitWarnedAt >= LIMIT_WARN_MS) {
+        this.limitWarnedAt = now;
+        this.log.warn({ key: 'forward.max_tunnels', limit: max }, 'tunnel limit reached: CONNECT requests are refused with 503');
+      }
+      this.refuseConnect(req, socket, record, errorPage(err), err.code);
+      return;
+    }
+
+    this.opening++;
+    // While the target connection opens, read what the client sends (bytes for the tunnel, kept for
+    // it) so that its FIN is seen: a client that gives up frees its slot at once. Node's server
+    // sockets allow half-open connections, so without reading, neither 'end' nor 'close' would come.
     const abort = new AbortController();
     const onClientGone = () => abort.abort();
+    let early: Buffer[] | null = null;
+    let earlyBytes = 0;
+    const onEarlyData = (chunk: Buffer) => {
+      (early ??= []).push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes >= EARLY_DATA_LIMIT) socket.pause();
+    };
+    const stopWatching = () => {
+      socket.removeListener('data', onEarlyData);
+      socket.removeListener('end', onClientGone);
+      socket.removeListener('close', onClientGone);
+      socket.pause();
+    };
+    socket.on('data', onEarlyData);
+    socket.once('end', onClientGone);
     socket.once('close', onClientGone);
     this.connector.openTunnel(target.hostname, target.port, this.timeouts.connectMs, abort.signal).then(
       (connection) => {
-        socket.removeListener('close', onClientGone);
+        this.opening--;
+        stopWatching();
         record.upstream = connection.label;
-        if (socket.destroyed || !socket.writable) {
+        if (abort.signal.aborted || socket.destroyed || !socket.writable) {
           connection.socket.destroy();
+          socket.destroy();
           this.logConnect(req, record, 499, null);
           return;
         }
         connection.socket.on('error', ignore);
         socket.write(ESTABLISHED);
-        const tunnel = new Tunnel(socket, connection.socket, head, this.config.tunnel_idle_timeout, (t, stats) => {
+        const first = early === null ? head : Buffer.concat(head.length > 0 ? [head, ...early] : early);
+        const tunnel = new Tunnel(socket, connection.socket, first, this.config.tunnel_idle_timeout, (t, stats) => {
           this.tunnels.delete(t);
           this.logConnect(req, record, 200, stats);
         });
         this.tunnels.add(tunnel);
       },
       (err: unknown) => {
-        socket.removeListener('close', onClientGone);
+        this.opening--;
+        stopWatching();
         const error = err instanceof ProxyError ? err : new ProxyError('internal', 'the proxy failed to open the tunnel', { cause: err });
         if (abort.signal.aborted) {
+          socket.destroy();
           record.error = error.code;
           this.logConnect(req, record, 499, null);
           return;
@@ -386,6 +524,18 @@ export class ForwardProxy {
 }
 
 function ignore(): void {}
+
+/** What `OPTIONS` with `Max-Forwards: 0` answers in Allow: every method is relayed. */
+const RELAYED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT';
+
+/** Fields a TRACE answer leaves out: they carry credentials (RFC 9110 §9.3.8). */
+const TRACE_EXCLUDED: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+
+/** Max-Forwards as a number, or -1 when it is not 1*DIGIT (then it is relayed unchanged). */
+function parseMaxForwards(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) return -1;
+  return Number(value);
+}
 
 /**
  * True when host:port is the listener this request arrived on (pre-DNS: names and literals only;

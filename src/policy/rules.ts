@@ -5,8 +5,10 @@
  * any listed value matches.
  *
  * Used by the forward proxy for absolute-URI requests and CONNECT (checked on the requested host name
- * before any DNS lookup); independent of any front door so the reverse proxy can use it too.
+ * before any DNS lookup), and by the reverse proxy for L7 filtering (method, path, headers, client);
+ * independent of any front door.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/errors.js';
 import { CidrList } from './cidr-list.js';
@@ -29,6 +31,10 @@ export interface RuleSpec {
   readonly user?: readonly string[] | undefined;
   readonly time?: string | undefined;
   readonly days?: string | undefined;
+  /** Path prefixes (`/admin/`) or `/regex/` patterns on path and query. */
+  readonly path?: readonly string[] | undefined;
+  /** Header name → case-insensitive regex its value must match (a missing header does not match). */
+  readonly header?: Readonly<Record<string, string>> | undefined;
 }
 
 /** What a rule is checked against. `host` must be normalised (lower case, no brackets, no trailing dot). */
@@ -41,6 +47,10 @@ export interface RuleRequest {
   readonly userAgent: string | undefined;
   /** The authenticated user, when proxy authentication is on. */
   readonly user: string | undefined;
+  /** Path and query (absent for CONNECT: a rule with `path` then does not match). */
+  readonly path?: string | undefined;
+  /** All request headers, for `header` conditions. */
+  readonly headers?: IncomingHttpHeaders | undefined;
 }
 
 export interface RuleVerdict {
@@ -77,6 +87,29 @@ interface CompiledRule {
   readonly window: TimeWindow | null;
   /** Day mask, 0 when the rule names no days. */
   readonly days: number;
+  readonly paths: PathMatcher | null;
+  readonly headers: readonly (readonly [string, RegExp])[] | null;
+}
+
+/** Path conditions: plain prefixes, or `/regex/` patterns. */
+interface PathMatcher {
+  readonly prefixes: readonly string[];
+  readonly patterns: readonly RegExp[];
+}
+
+function matchesPath(m: PathMatcher, path: string): boolean {
+  for (const prefix of m.prefixes) if (path.startsWith(prefix)) return true;
+  for (const re of m.patterns) if (re.test(path)) return true;
+  return false;
+}
+
+function matchesHeaders(conditions: readonly (readonly [string, RegExp])[], headers: IncomingHttpHeaders | undefined): boolean {
+  if (headers === undefined) return false;
+  for (const [name, re] of conditions) {
+    const value = headers[name];
+    if (value === undefined || !re.test(Array.isArray(value) ? value.join(', ') : value)) return false;
+  }
+  return true;
 }
 
 export class RuleSet {
@@ -126,6 +159,8 @@ export class RuleSet {
       if (rule.window !== null && !inTimeWindow(rule.window, minute)) continue;
       if (rule.hosts !== null && !rule.hosts.matches(req.host)) continue;
       if (rule.userAgent !== null && (req.userAgent === undefined || !rule.userAgent.test(req.userAgent))) continue;
+      if (rule.paths !== null && (req.path === undefined || !matchesPath(rule.paths, req.path))) continue;
+      if (rule.headers !== null && !matchesHeaders(rule.headers, req.headers)) continue;
       return rule.verdict;
     }
     return null;
@@ -192,6 +227,30 @@ function compileRule(
     days = parseDays(spec.days) ?? 0;
     if (days === 0) problems.push(`${key}.days: expected days like "mon-fri" or "sat,sun", got "${spec.days}"`);
   }
+  let paths: PathMatcher | null = null;
+  if (spec.path !== undefined) {
+    const prefixes: string[] = [];
+    const patterns: RegExp[] = [];
+    spec.path.forEach((p, i) => {
+      const where = `${key}.path${spec.path!.length > 1 ? `[${i}]` : ''}`;
+      if (p.length > 2 && p.startsWith('/') && p.endsWith('/') && p !== '/') {
+        const re = compileRegex(p.slice(1, -1), '');
+        if (re) patterns.push(re);
+        else problems.push(`${where}: expected a valid regular expression, got "${p}"`);
+      } else if (p.startsWith('/')) prefixes.push(p);
+      else problems.push(`${where}: expected a path prefix like "/admin/" or a /regex/, got "${p}"`);
+    });
+    paths = { prefixes, patterns };
+  }
+  let headers: (readonly [string, RegExp])[] | null = null;
+  if (spec.header !== undefined) {
+    headers = [];
+    for (const [name, pattern] of Object.entries(spec.header)) {
+      const re = compileRegex(pattern, 'i');
+      if (re) headers.push([name.toLowerCase(), re]);
+      else problems.push(`${key}.header.${name}: expected a valid regular expression, got "${pattern}"`);
+    }
+  }
   if (problems.length > before) return null;
   const name = spec.name;
   return {
@@ -204,7 +263,17 @@ function compileRule(
     users: spec.user ? new Set(spec.user) : null,
     window,
     days,
+    paths,
+    headers,
   };
+}
+
+function compileRegex(source: string, flags: string): RegExp | null {
+  try {
+    return new RegExp(source, flags);
+  } catch {
+    return null;
+  }
 }
 
 /** One request that an access rule refused: reported to whoever watches (dashboard, metrics). */

@@ -35,6 +35,7 @@ export const ERROR_KINDS = {
   tls_error: { status: 502, source: 'upstream', proxyStatus: 'tls_protocol_error', title: 'Bad Gateway' },
   no_backend: { status: 503, source: 'upstream', proxyStatus: 'destination_unavailable', title: 'Service Unavailable' },
   queue_full: { status: 503, source: 'upstream', proxyStatus: 'connection_limit_reached', title: 'Service Unavailable' },
+  tunnel_limit: { status: 503, source: 'policy', proxyStatus: 'connection_limit_reached', title: 'Service Unavailable' },
   connection_timeout: { status: 504, source: 'upstream', proxyStatus: 'connection_timeout', title: 'Gateway Timeout' },
   response_timeout: { status: 504, source: 'upstream', proxyStatus: 'http_response_timeout', title: 'Gateway Timeout' },
   only_if_cached: { status: 504, source: 'client', proxyStatus: 'http_request_error', title: 'Gateway Timeout' },

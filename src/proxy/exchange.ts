@@ -55,7 +55,8 @@ export async function exchange(
     return;
   }
   record.cache = reply.cacheResult;
-  if (res.destroyed) {
+  if (res.destroyed || res.headersSent) {
+    // The client went away, or the request was already answered (e.g. 413 for a body over the limit).
     if (reply.body !== null && !Buffer.isBuffer(reply.body)) reply.body.destroy();
     return;
   }

@@ -29,12 +29,15 @@ function connectionTokens(value: string | string[] | undefined): ReadonlySet<str
   return tokens;
 }
 
-/** Copies request headers without hop-by-hop ones. */
+/**
+ * Copies request headers without hop-by-hop ones, and without `Expect`: the proxy answers
+ * `100-continue` itself before it reads the body.
+ */
 export function endToEndRequestHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const extra = connectionTokens(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (extra !== null && extra.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || name === 'expect' || (extra !== null && extra.has(name))) continue;
     out[name] = headers[name];
   }
   return out;

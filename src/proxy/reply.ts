@@ -39,6 +39,7 @@ function pipeBody(body: Readable, res: ServerResponse): void {
 
 /** Writes an error response (or drops the connection when the response has already started). */
 export function writeError(req: IncomingMessage, res: ServerResponse, err: ProxyError, proxyName = 'portico'): void {
+  if (res.writableEnded) return; // already answered in full
   if (res.headersSent) {
     res.destroy();
     return;

@@ -37,6 +37,16 @@ export interface OutboundRequest {
   readonly body: Readable | null;
 }
 
+/**
+ * The `timeout` for keep-alive agents: how long an idle pooled upstream connection is kept. Without it
+ * Node keeps idle sockets until the server closes them, and ignores the server's `Keep-Alive: timeout=N`
+ * hint: a request can then be written to a connection the server is closing at that very moment
+ * (ECONNRESET: a 502, or a retry and a passive-health failure the backend did not earn). With it, the
+ * proxy closes idle connections first: after this long, or a second before the server's announced
+ * timeout when that is shorter.
+ */
+export const UPSTREAM_IDLE_KEEPALIVE_MS = 4_000;
+
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Sends `out` to `target`. `onRequest` receives the ClientRequest so the caller can abort it. */
@@ -85,7 +95,13 @@ export function sendUpstream(
         req.end();
       } else {
         bodyStarted = true;
-        out.body.pipe(req);
+        const body = out.body;
+        // A client body that breaks off (client gone, body over the limit) cancels the upstream request.
+        body.once('error', (err) => req.destroy(err));
+        body.once('close', () => {
+          if (!body.readableEnded) req.destroy();
+        });
+        body.pipe(req);
       }
     };
 
@@ -106,6 +122,13 @@ export function sendUpstream(
         res.destroy();
         return;
       }
+      const framing = framingProblem(res.rawHeaders);
+      if (framing !== null) {
+        // Node has already refused Content-Length with Transfer-Encoding and differing Content-Lengths.
+        res.destroy();
+        fail(new ProxyError('bad_response', `${target.label} sent ${framing}`));
+        return;
+      }
       settled = true;
       clearTimeout(timer);
       if (timeouts.idleMs > 0) watchIdle(res, timeouts.idleMs, target.label);
@@ -123,16 +146,24 @@ export function sendUpstream(
   });
 }
 
-/** Fails the body when the upstream goes quiet for `idleMs`; the socket is left clean for keep-alive reuse. */
+/**
+ * Fails the body when the upstream goes quiet for `idleMs`; the socket is left clean for keep-alive reuse.
+ * The idle timeout is cleared just before Node hands the socket back to the agent on 'end' (a listener
+ * put first): the agent then sets the free socket's own timeout (the server's Keep-Alive hint, minus a
+ * second), which clearing it later, on 'close', would undo — leaving pooled sockets to outlive the
+ * server's keep-alive timeout and be reused just as the server closes them (ECONNRESET).
+ */
 function watchIdle(res: IncomingMessage, idleMs: number, label: string): void {
   const socket = res.socket;
   const onIdle = () => res.destroy(new ProxyError('response_timeout', `${label} stalled for ${idleMs} ms while sending the body`));
   socket.setTimeout(idleMs);
   socket.on('timeout', onIdle);
-  res.once('close', () => {
+  res.prependOnceListener('end', () => {
     socket.off('timeout', onIdle);
     socket.setTimeout(0);
   });
+  // Broken off: the socket is destroyed with the response.
+  res.once('close', () => socket.off('timeout', onIdle));
 }
 
 /** The door's outbound headers with the cache's changes applied (a copy; the base is not touched). */
@@ -146,6 +177,24 @@ export function withOverrides(base: OutgoingHttpHeaders, overrides: UpstreamOver
     else out[name] = value;
   }
   return out;
+}
+
+/**
+ * Response framing that Node's parser accepts but a proxy must not relay (as nginx refuses it): a
+ * Transfer-Encoding other than one plain `chunked`. Node decodes only `chunked`, so any other coding would
+ * reach the client undecoded with its Transfer-Encoding header (hop-by-hop) removed, and a repeated or
+ * non-final `chunked` means the body can be delimited in more than one way.
+ */
+function framingProblem(raw: readonly string[]): string | null {
+  let codings: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 17 || name.toLowerCase() !== 'transfer-encoding') continue;
+    if (codings !== null) return 'more than one Transfer-Encoding header';
+    codings = raw[i + 1]!;
+  }
+  if (codings === null || codings.trim().toLowerCase() === 'chunked') return null;
+  return `an unsupported Transfer-Encoding "${codings.slice(0, 64)}"`;
 }
 
 function isIpLiteral(host: string): boolean {

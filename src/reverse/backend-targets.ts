@@ -2,12 +2,15 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Backend } from '../balance/backend.js';
-import type { UpstreamTarget } from '../proxy/upstream-request.js';
+import { UPSTREAM_IDLE_KEEPALIVE_MS, type UpstreamTarget } from '../proxy/upstream-request.js';
+
+/** `timeout`: idle pooled connections are closed by the proxy first (see UPSTREAM_IDLE_KEEPALIVE_MS). */
+const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo', timeout: UPSTREAM_IDLE_KEEPALIVE_MS } as const;
 
 /** Keep-alive pools shared by every backend (Node keys sockets by host:port). */
 export const backendAgents = {
-  http: new HttpAgent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo' }),
-  https: new HttpsAgent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo' }),
+  http: new HttpAgent(AGENT_OPTIONS),
+  https: new HttpsAgent(AGENT_OPTIONS),
 } as const;
 
 export function targetFor(backend: Backend): UpstreamTarget {

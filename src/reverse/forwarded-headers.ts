@@ -2,9 +2,27 @@
  * X-Forwarded-For/-Proto/-Host, X-Real-IP and Forwarded (RFC 7239) for requests going to a backend.
  * An incoming chain is extended only when the peer is a trusted proxy; otherwise it is replaced,
  * so a client cannot forge its address.
+ *
+ * Headers that frameworks use to rewrite the URL, host, port or method are not in the cache key; from
+ * a client that is not a trusted proxy they would let one request poison the cached answer for
+ * everyone (web cache poisoning), so they are removed.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { CidrList } from '../policy/cidr-list.js';
+
+const UNTRUSTED_OVERRIDES = [
+  'x-original-url',
+  'x-rewrite-url',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-host',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+] as const;
 
 export function addForwardedHeaders(
   out: OutgoingHttpHeaders,
@@ -14,6 +32,7 @@ export function addForwardedHeaders(
   trusted: CidrList,
 ): void {
   const fromTrusted = trusted.size > 0 && trusted.has(peer);
+  if (!fromTrusted) for (const name of UNTRUSTED_OVERRIDES) if (out[name] !== undefined) delete out[name];
   const host = incoming.host;
   const chain = fromTrusted ? incoming['x-forwarded-for'] : undefined;
   out['x-forwarded-for'] = chain ? `${chain}, ${peer}` : peer;

@@ -11,15 +11,18 @@ import { cacheKeyUrl } from '../cache/cache-key.js';
 import type { CacheEngine, CacheReply } from '../cache/types.js';
 import type { Logger } from '../log.js';
 import type { CidrList } from '../policy/cidr-list.js';
+import type { RateLimiter } from '../policy/rate-limiter.js';
+import type { RuleSet } from '../policy/rules.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import { ProxyError } from '../proxy/errors.js';
 import { exchange, logWhenDone, type ExchangeRecord } from '../proxy/exchange.js';
-import { endToEndRequestHeaders, hasRequestBody } from '../proxy/hop-by-hop.js';
+import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
+import { admitBody, rateLimited, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
 import type { Timeouts } from '../proxy/upstream-request.js';
 import { addForwardedHeaders } from './forwarded-headers.js';
 import { fetchFromPool, type PoolRequest } from './pool-fetch.js';
-import { RouteTable } from './routes.js';
+import { hostName, RouteTable } from './routes.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 export interface ReverseRoute {
@@ -27,10 +30,20 @@ export interface ReverseRoute {
   readonly cache: boolean;
   readonly preserveHost: boolean;
   readonly timeouts: Timeouts;
+  /** Per-route rate limit on top of the front door's, or null. */
+  readonly rateLimiter: RateLimiter | null;
+  /** Per-route body limit (bytes, 0 = none) replacing the front door's. */
+  readonly maxBodySize: number;
+  /** Shown in 429 messages: `route /api/`. */
+  readonly label: string;
 }
 
 export interface ReverseGatewayOptions {
   readonly routes: RouteTable<ReverseRoute>;
+  /** Well-formedness, size limits and the door's rate limit. */
+  readonly guard: RequestGuard;
+  /** L7 filtering (reverse.rules): a deny verdict answers 403. */
+  readonly rules: RuleSet;
   readonly trustedProxies: CidrList;
   readonly cache: CacheEngine | null;
   readonly log: Logger;
@@ -53,19 +66,20 @@ export class ReverseGateway {
     };
     logWhenDone(res, req, record, options.log, options.onDone);
 
+    const refused = options.guard.admit(req, clientAddress);
+    if (refused) return fail(req, res, record, refused);
     const target = originForm(req.url ?? '/');
-    if (target === null) {
-      record.error = 'bad_request';
-      writeError(req, res, new ProxyError('bad_request', 'the request target is not a valid path'));
-      return;
-    }
+    if (target === null) return fail(req, res, record, new ProxyError('bad_request', 'the request target is not a valid path'));
     const host = target.host ?? req.headers.host;
     const route = options.routes.match(host, target.pathname);
-    if (!route) {
-      record.error = 'not_found';
-      writeError(req, res, new ProxyError('not_found', `no route for ${host ?? '(no host)'}${target.pathname}`));
-      return;
-    }
+    if (!route) return fail(req, res, record, new ProxyError('not_found', `no route for ${host ?? '(no host)'}${target.pathname}`));
+    const denied = this.deniedByRule(req, clientAddress, host, target.path);
+    if (denied) return fail(req, res, record, denied);
+    const limiter = route.target.rateLimiter;
+    const overRate = limiter && rateLimited(limiter, clientAddress, route.target.label);
+    if (overRate) return fail(req, res, record, overRate);
+    const tooBig = admitBody(req, res, route.target.maxBodySize);
+    if (tooBig) return fail(req, res, record, tooBig);
     const { pool, preserveHost } = route.target;
     const headers = endToEndRequestHeaders(req.headers);
     if (!preserveHost) delete headers.host;
@@ -81,7 +95,7 @@ export class ReverseGateway {
       method: req.method ?? 'GET',
       path: target.path,
       headers,
-      body: hasRequestBody(req.headers) ? req : null,
+      body: requestBody(req, res, route.target.maxBodySize),
       clientResponse: res,
       onBackend: (backend) => {
         chosen = backend;
@@ -96,6 +110,25 @@ export class ReverseGateway {
         }
       : undefined;
     void exchange(req, res, record, options.cache, cacheKey, (overrides) => fetchFromPool(poolRequest, overrides), { decorate });
+  }
+
+  /** 403 when a reverse.rules entry denies the request. */
+  private deniedByRule(req: IncomingMessage, clientAddress: string, host: string | undefined, path: string): ProxyError | null {
+    const rules = this.options.rules;
+    if (rules.size === 0) return null;
+    const verdict = rules.evaluate({
+      host: host ? hostName(host) : '',
+      port: req.socket.localPort ?? 0,
+      method: req.method ?? 'GET',
+      clientAddress,
+      userAgent: req.headers['user-agent'],
+      user: undefined,
+      path,
+      headers: req.headers,
+    });
+    if (verdict === null || verdict.action === 'allow') return null;
+    this.options.log.info({ door: 'reverse', client: clientAddress, method: req.method, url: req.url, rule: verdict.label }, 'blocked by policy');
+    return new ProxyError('forbidden', `blocked by policy: rule ${verdict.label}`);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
@@ -125,6 +158,11 @@ export class ReverseGateway {
       log: options.log,
     });
   }
+}
+
+function fail(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, error: ProxyError): void {
+  record.error = error.code;
+  writeError(req, res, error);
 }
 
 interface RequestTarget {

@@ -31,17 +31,23 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
   const { pool } = request;
   const method = overrides?.method ?? request.method;
   const headers = withOverrides(request.headers, overrides);
+  const client = request.clientResponse;
   const abortWithClient = (upstream: ClientRequest) => {
-    request.clientResponse.once('close', () => {
-      if (!request.clientResponse.writableFinished) upstream.destroy();
+    // The client may have left while this request waited (for a backend, or a collapsed fetch).
+    if (clientGone(client)) upstream.destroy();
+    else client.once('close', () => {
+      if (!client.writableFinished) upstream.destroy();
     });
   };
+  // A request waiting in the pool's queue leaves it when its client goes away.
+  const signal = pool.spec.queue.size > 0 ? abortWhenGone(client) : undefined;
   let tried: Backend[] | null = null;
   let lastError: ProxyError | null = null;
   for (let attempt = 0; ; attempt++) {
+    if (clientGone(client)) throw lastError ?? clientLeft();
     let backend: Backend;
     try {
-      const picked = pool.acquire(request.balance, tried);
+      const picked = pool.acquire(request.balance, tried, signal);
       backend = picked instanceof Promise ? await picked : picked;
     } catch (err) {
       // Every backend was tried: report why the last one failed rather than "no backend".
@@ -59,9 +65,11 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
       holdUntilBodyDone(pool, backend, response, started);
       return response;
     } catch (err) {
-      pool.release(backend, 'failure', performance.now() - started);
+      // A request cancelled because its client left is not the backend's failure (as for a body below).
+      const gone = clientGone(client);
+      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started);
       const error = upstreamError(err, backend.url.origin);
-      if (!error.retryable || attempt >= pool.spec.retries || request.clientResponse.destroyed) throw error;
+      if (!error.retryable || attempt >= pool.spec.retries || gone) throw error;
       lastError = error;
       (tried ??= []).push(backend);
     }
@@ -80,4 +88,22 @@ function holdUntilBodyDone(pool: Pool, backend: Backend, response: UpstreamRespo
   response.body.once('close', () => {
     pool.release(backend, failed ? 'failure' : 'ok', performance.now() - started);
   });
+}
+
+/** True once the client's connection closed before its response was complete. */
+function clientGone(client: ServerResponse): boolean {
+  return client.destroyed && !client.writableFinished;
+}
+
+function clientLeft(): ProxyError {
+  return new ProxyError('connection_reset', 'the client went away');
+}
+
+function abortWhenGone(client: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  if (clientGone(client)) controller.abort(clientLeft());
+  else client.once('close', () => {
+    if (!client.writableFinished) controller.abort(clientLeft());
+  });
+  return controller.signal;
 }

@@ -10,7 +10,7 @@ import type { Backend } from '../balance/backend.js';
 import type { Pool } from '../balance/pool.js';
 import type { BalanceRequest } from '../balance/types.js';
 import type { Logger } from '../log.js';
-import { ERROR_KINDS, type ProxyError } from '../proxy/errors.js';
+import { ERROR_KINDS, ProxyError } from '../proxy/errors.js';
 import { upstreamError } from '../proxy/errors.js';
 import type { Timeouts } from '../proxy/upstream-request.js';
 import { targetFor } from './backend-targets.js';
@@ -27,12 +27,15 @@ export interface UpgradeRequest {
   readonly log: Logger;
 }
 
+/** Bytes a client may send before the backend has accepted the upgrade (kept, then sent on). */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
 export function tunnelUpgrade(up: UpgradeRequest): void {
   const client = up.clientSocket;
   client.on('error', () => client.destroy());
   let backend: Backend;
   try {
-    const picked = up.pool.acquire(up.balance, null);
+    const picked = up.pool.acquire(up.balance, null, up.pool.spec.queue.size > 0 ? abortOnClose(client) : undefined);
     if (picked instanceof Promise) {
       picked.then((b) => connect(up, b), (err: ProxyError) => refuse(client, err));
       return;
@@ -55,6 +58,11 @@ function connect(up: UpgradeRequest, backend: Backend): void {
     released = true;
     up.pool.release(backend, ok ? 'ok' : 'failure', performance.now() - started);
   };
+  if (client.destroyed) {
+    // The client left while the request waited in the pool's queue.
+    release(true);
+    return;
+  }
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   const req = send({
     host: target.hostname,
@@ -66,11 +74,30 @@ function connect(up: UpgradeRequest, backend: Backend): void {
     timeout: up.timeouts.connectMs,
   });
   req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+  // Read the client while the backend decides: a socket that is not read never reports that its peer
+  // closed, so a client leaving would hold the backend until the timeout. Early bytes are kept. The
+  // server's sockets allow half-open connections: a client's FIN before the answer is taken as leaving
+  // (as nginx does), which the 'close' handler below turns into cancelling the upstream request.
+  const onEarlyEnd = () => client.destroy();
+  client.once('end', onEarlyEnd);
+  const early: Buffer[] = [];
+  let earlyBytes = 0;
+  const onEarly = (chunk: Buffer) => {
+    early.push(chunk);
+    earlyBytes += chunk.length;
+    if (earlyBytes >= EARLY_BYTES_LIMIT) client.pause();
+  };
+  client.on('data', onEarly);
+  client.resume();
   req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
     upstream.setTimeout(0);
+    client.off('data', onEarly);
+    client.off('end', onEarlyEnd);
     client.write(statusBlock(res));
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (up.head.length > 0) upstream.write(up.head);
+    for (const chunk of early) upstream.write(chunk);
+    early.length = 0;
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
     upstream.on('close', () => {
@@ -82,16 +109,16 @@ function connect(up: UpgradeRequest, backend: Backend): void {
     client.pipe(upstream);
   });
   req.on('response', (res: IncomingMessage) => {
-    // The backend declined the upgrade: relay its answer and close.
+    // The backend declined the upgrade: relay its answer and close. The backend is released however
+    // the answer ends (a client leaving half-way destroys it: 'close' without 'end').
     client.write(statusBlock(res, true));
     res.pipe(client);
-    res.on('end', () => {
-      release(true);
-      client.end();
-    });
+    res.on('end', () => client.end());
+    res.on('close', () => release(true));
   });
   req.on('error', (err) => {
-    release(false);
+    // Cancelled because the client left (see below): not the backend's failure.
+    release(client.destroyed);
     refuse(client, upstreamError(err, backend.url.origin));
   });
   client.once('close', () => {
@@ -109,6 +136,13 @@ function statusBlock(res: IncomingMessage, declined = false): string {
     text += `${raw[i]}: ${raw[i + 1]}\r\n`;
   }
   return declined ? `${text}Connection: close\r\n\r\n` : `${text}\r\n`;
+}
+
+/** Aborts when the client's socket closes: a queued upgrade request then leaves the pool's queue. */
+function abortOnClose(client: Duplex): AbortSignal {
+  const controller = new AbortController();
+  client.once('close', () => controller.abort(new ProxyError('connection_reset', 'the client went away')));
+  return controller.signal;
 }
 
 function refuse(client: Duplex, err: ProxyError): void {

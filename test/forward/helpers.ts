@@ -12,9 +12,11 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { validateConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import type { OwnListener } from '../../src/forward/destination-guard.js';
 import { ForwardProxy } from '../../src/forward/forward-proxy.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { ExchangeRecord } from '../../src/proxy/exchange.js';
+import { admissionCheck } from '../../src/runtime.js';
 import { selfSignedCert } from '../helpers/tls.js';
 
 export interface Handled {
@@ -37,16 +39,22 @@ export interface ForwardExtras {
   readonly lookup?: LookupFunction;
   readonly readFile?: (path: string) => string;
   readonly log?: Logger;
+  /** This process's other listeners (admin, reverse); the forward listener itself is always added. */
+  readonly ownAddresses?: readonly OwnListener[];
 }
 
 type ForwardInput = NonNullable<ConfigInput['forward']>;
 
 /** A ForwardProxy (no cache) on 127.0.0.1:0, wired like src/server.ts wires it. */
 export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, extras: ForwardExtras = {}): Promise<RunningForward> {
-  const forwardConfig = validateConfig({ forward: { listen: '127.0.0.1:0', upstream_proxy: 'direct', ...config } }).forward!;
+  const fullConfig = validateConfig({ forward: { listen: '127.0.0.1:0', upstream_proxy: 'direct', ...config } });
+  const forwardConfig = fullConfig.forward!;
   const handled: Handled[] = [];
+  // The listener's port is known once it listens: the guard asks for the list at each check.
+  let own: readonly OwnListener[] = extras.ownAddresses ?? [];
   const proxy = new ForwardProxy({
     config: forwardConfig,
+    admission: admissionCheck(fullConfig.limits, forwardConfig.rate_limit, 'the forward proxy'),
     cache: null,
     log: extras.log ?? silentLogger,
     onDone: (record, status) => handled.push({ record, status }),
@@ -54,6 +62,7 @@ export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, ex
     now: extras.now,
     lookup: extras.lookup,
     readFile: extras.readFile,
+    ownAddresses: () => own,
   });
   const sockets = new Set<Socket>();
   const server = createServer({ keepAliveTimeout: 5_000 });
@@ -65,6 +74,7 @@ export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, ex
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
+  own = [{ key: 'forward.listen', host: '127.0.0.1', port }, ...own];
   return {
     url: `http://127.0.0.1:${port}`,
     port,

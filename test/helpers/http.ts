@@ -15,6 +15,8 @@ export interface RequestOptions {
   /** Source address, e.g. 127.0.0.7 (any 127/8 address works on loopback). */
   readonly localAddress?: string;
   readonly rejectUnauthorized?: boolean;
+  /** Send this request target as is (the URL's path is normalised by the URL parser otherwise). */
+  readonly path?: string;
 }
 
 export function request(url: string, options: RequestOptions = {}): Promise<Reply> {
@@ -25,7 +27,7 @@ export function request(url: string, options: RequestOptions = {}): Promise<Repl
       {
         host: u.hostname,
         port: u.port,
-        path: u.pathname + u.search,
+        path: options.path ?? u.pathname + u.search,
         method: options.method ?? 'GET',
         headers: options.headers,
         agent: false,
