@@ -1,0 +1,529 @@
+#!/usr/bin/env node
+// `npm run bench`: Portico side by side with nginx, HAProxy, Squid, Varnish, node-http-proxy,
+// proxy-chain and a bare Node http server, every one limited to one worker, loaded in turn by the
+// same client, several rounds (median). Prints markdown tables and writes bench/results/latest.md.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkBody, cacheEvidence, sampleRequest } from './lib/check.mjs';
+import { SIZES, startOrigin } from './lib/origin.mjs';
+import { inspectPeers, PEERS } from './lib/peers.mjs';
+import {
+  findBinary,
+  foreignCpuSeconds,
+  groupPeakRss,
+  groupsCpuSeconds,
+  killAllSync,
+  logTail,
+  runProcess,
+  sleep,
+  snapshotAllCpu,
+  stopAll,
+  stopProcess,
+  trackedPids,
+} from './lib/procs.mjs';
+import { renderReport } from './lib/report.mjs';
+import { SCENARIOS } from './lib/scenarios.mjs';
+import { runWrk, writeWrkScript } from './lib/wrk.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --quick            development mode: ${'2'} s per row, 1 s warm-up, 1 round
+  --only A,B         run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
+  --peers A,B        run only these servers (direct is always kept): ${Object.keys(PEERS).join(', ')}
+  --rounds N         measured rounds per row, median reported (default 3)
+  --duration S       seconds per measured round (default 10)
+  --warmup S         warm-up seconds per row, also fills the caches (default 3)
+  --connections N    concurrent connections (wrk -c, CONNECT setup loops) (default 50)
+  --no-build         do not run \`npm run build\` first (use dist/ as it is)
+  --install          apt-get install the missing Debian packages first (needs root)
+  --keep-tmp         keep the temporary directory (configs, logs) for inspection
+  --profile DIR      run Portico under \`node --cpu-prof\` and write its .cpuprofile files to DIR
+  --out FILE         where to write the report (default bench/results/latest.md)
+  --help
+`;
+
+function parseArgs(argv) {
+  const o = { profile: null, quick: false, only: null, peers: null, rounds: 3, duration: 10, warmup: 3, connections: 50, build: true, install: false, keepTmp: false, out: path.join(here, 'results', 'latest.md') };
+  const explicit = new Set();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) fail(`${flag}: expected a value`);
+      return v;
+    };
+    const num = (min) => {
+      const v = Number(value());
+      if (!Number.isFinite(v) || v < min) fail(`${flag}: expected a number ≥ ${min}`);
+      return v;
+    };
+    switch (flag) {
+      case '--quick': o.quick = true; break;
+      case '--only': o.only = value().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--peers': o.peers = value().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--rounds': o.rounds = Math.round(num(1)); explicit.add('rounds'); break;
+      case '--duration': o.duration = num(1); explicit.add('duration'); break;
+      case '--warmup': o.warmup = num(0); explicit.add('warmup'); break;
+      case '--connections': o.connections = Math.round(num(1)); break;
+      case '--no-build': o.build = false; break;
+      case '--install': o.install = true; break;
+      case '--keep-tmp': o.keepTmp = true; break;
+      case '--profile': o.profile = path.resolve(value()); break;
+      case '--out': o.out = path.resolve(value()); break;
+      case '--help': case '-h': process.stdout.write(USAGE); process.exit(0); break;
+      default: fail(`unknown option ${a}`);
+    }
+  }
+  if (o.quick) {
+    if (!explicit.has('rounds')) o.rounds = 1;
+    if (!explicit.has('duration')) o.duration = 2;
+    if (!explicit.has('warmup')) o.warmup = 1;
+  }
+  if (o.only) {
+    const unknown = o.only.filter((id) => !SCENARIOS.some((s) => s.id === id));
+    if (unknown.length) fail(`--only: unknown scenario ${unknown.join(', ')} (known: ${SCENARIOS.map((s) => s.id).join(', ')})`);
+  }
+  if (o.peers) {
+    const unknown = o.peers.filter((id) => !(id in PEERS));
+    if (unknown.length) fail(`--peers: unknown server ${unknown.join(', ')} (known: ${Object.keys(PEERS).join(', ')})`);
+  }
+  o.argv = argv;
+  return o;
+}
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: every child (by PID / process group) and the temp dir, whatever way we leave.
+
+let tmp = null;
+let keepTmp = false;
+let cleaning = null;
+
+function cleanup() {
+  cleaning ??= (async () => {
+    await stopAll().catch(() => {});
+    if (tmp && !keepTmp) rmSync(tmp, { recursive: true, force: true });
+    else if (tmp) log(`kept ${tmp}`);
+  })();
+  return cleaning;
+}
+
+process.on('exit', () => {
+  killAllSync();
+  if (tmp && !keepTmp) {
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+});
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${signal}: stopping every server started by the bench`);
+    cleanup().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 1)));
+  });
+}
+function fatal(err) {
+  if (interrupted) return; // servers are being stopped under us: the signal handler exits
+  log(`error: ${err?.stack ?? err}`);
+  cleanup().finally(() => process.exit(1));
+}
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+
+// ---------------------------------------------------------------------------------------------
+
+const median = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+async function buildPortico(opts) {
+  const cli = path.join(repo, 'dist', 'cli.js');
+  if (!opts.build) {
+    return existsSync(cli) ? { ok: true, note: 'not rebuilt (--no-build)' } : { ok: false, reason: 'dist/cli.js is missing (run npm run build)' };
+  }
+  log('building Portico (npm run build)');
+  const r = await runProcess('npm run build', 'npm', ['run', '-s', 'build'], { cwd: repo, timeoutMs: 300_000 });
+  if (r.code !== 0) {
+    const text = `${r.stdout}\n${r.stderr}`;
+    const errors = text.split('\n').filter((l) => /error/i.test(l));
+    const first = (errors.length ? errors : text.trim().split('\n')).slice(0, 2).join('; ');
+    return { ok: false, reason: `npm run build failed: ${first}${errors.length > 2 ? ` (+${errors.length - 2} more)` : ''}` };
+  }
+  if (!existsSync(cli)) return { ok: false, reason: 'npm run build produced no dist/cli.js' };
+  return { ok: true };
+}
+
+async function installMissing(peerInfo, needWrk) {
+  const pkgs = Object.values(peerInfo).filter((p) => !p.installed && p.missing?.startsWith('not installed (apt-get')).map((p) => PEERS[p.id].apt);
+  if (needWrk) pkgs.push('wrk');
+  if (pkgs.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    log(`--install needs root; run: apt-get install -y ${pkgs.join(' ')}`);
+    return;
+  }
+  log(`apt-get install -y ${pkgs.join(' ')}`);
+  const r = await runProcess('apt-get', 'apt-get', ['install', '-y', ...pkgs], { timeoutMs: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.code !== 0) log(`apt-get install failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+async function gitDescribe() {
+  const head = await runProcess('git', 'git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, timeoutMs: 10000 });
+  const dirty = await runProcess('git', 'git', ['status', '--porcelain', '--', 'src'], { cwd: repo, timeoutMs: 10000 });
+  if (head.code !== 0) return null;
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? ' + uncommitted changes in src/' : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  keepTmp = opts.keepTmp;
+  const scenarios = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s.id));
+  const startedAt = new Date();
+  const loadBefore = os.loadavg();
+
+  let wrkBin = findBinary('wrk');
+  let peerInfo = await inspectPeers();
+  if (opts.install) {
+    await installMissing(peerInfo, !wrkBin);
+    wrkBin = findBinary('wrk');
+    peerInfo = await inspectPeers();
+  }
+  const nginxBin = PEERS.nginx.bin;
+  if (!nginxBin) {
+    fail('nginx is the origin of every scenario and is not installed: apt-get install -y nginx-light (or npm run bench -- --install)');
+  }
+  const missing = Object.values(peerInfo).filter((p) => !p.installed);
+  if (!wrkBin) log('wrk is not installed (apt-get install -y wrk): the HTTP rows will fail');
+  for (const p of missing) log(`${p.label}: ${p.missing}`);
+
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'portico-bench-'));
+  chmodSync(tmp, 0o755); // nginx workers and squid run as other users
+  const portico = await buildPortico(opts);
+  if (!portico.ok) log(`Portico rows will fail: ${portico.reason}`);
+
+  const wrkVersion = wrkBin ? /wrk ([^\s]+)/.exec((await runProcess('wrk', wrkBin, ['-v'], { timeoutMs: 5000 })).stdout)?.[1] : null;
+  const porticoVersion = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')).version;
+  const env = {
+    date: startedAt.toISOString(),
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu: os.cpus()[0]?.model?.trim() ?? 'unknown',
+    kernel: `${os.type()} ${os.release()}`,
+    memGiB: (os.totalmem() / 1024 ** 3).toFixed(1),
+    node: process.version,
+    wrk: wrkVersion,
+    portico: `${porticoVersion} (git ${(await gitDescribe()) ?? '?'})${portico.note ? `, ${portico.note}` : ''}`,
+    porticoBuild: portico,
+    peers: peerInfo,
+    loadBefore,
+    opts,
+  };
+
+  log(`starting the nginx origin in ${tmp}`);
+  const origin = await startOrigin(tmp, nginxBin);
+  const ctx = { tmp, origin, repo, portico, wrkBin, opts };
+
+  const results = [];
+  for (const sc of scenarios) {
+    log(`scenario ${sc.id}`);
+    results.push(await runScenario(ctx, sc, peerInfo));
+  }
+  env.loadAfter = os.loadavg();
+  env.finishedAt = new Date().toISOString();
+  await origin.stop();
+
+  const markdown = renderReport({ env, results });
+  process.stdout.write(`\n${markdown}\n`);
+  mkdirSync(path.dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, markdown);
+  log(`wrote ${path.relative(process.cwd(), opts.out) || opts.out}`);
+  await cleanup();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function runScenario(ctx, sc, peerInfo) {
+  const { origin, opts } = ctx;
+  const size = SIZES[sc.body];
+  const expectedBody = origin.bodies[sc.body] ?? size;
+  const peerIds = sc.peers.filter((id) => id === 'direct' || !opts.peers || opts.peers.includes(id));
+  const rows = peerIds.map((id) => ({
+    id,
+    label: PEERS[id].label,
+    status: 'ok', // ok | failed | invalid | missing
+    reason: null,
+    problems: new Set(),
+    notes: [],
+    rounds: [],
+    server: null,
+  }));
+  const active = () => rows.filter((r) => r.status === 'ok' || r.status === 'invalid');
+
+  // 1. Start every server of the scenario (idle ones cost nothing measurable), fresh caches.
+  for (const row of rows) {
+    const info = peerInfo[row.id];
+    if (info && !info.installed) {
+      row.status = 'missing';
+      row.reason = info.missing;
+      continue;
+    }
+    if (sc.mode === 'http' && !ctx.wrkBin) {
+      row.status = 'failed';
+      row.reason = 'wrk is not installed (apt-get install -y wrk)';
+      continue;
+    }
+    try {
+      row.server = await PEERS[row.id].start(ctx, sc);
+      if (row.server.command) row.notes.push(`\`${row.server.command}\``);
+    } catch (err) {
+      row.status = 'failed';
+      row.reason = `did not start: ${oneLine(err.message)}`;
+    }
+  }
+
+  // 2. A sample request must come back right before any load.
+  for (const row of active()) {
+    if (sc.mode !== 'http') continue;
+    const res = await sampleRequest(row.server, sc.path, origin.host);
+    const problem = checkBody(res, row.server.noOrigin ? size : expectedBody);
+    if (problem) {
+      row.status = 'failed';
+      row.reason = `sample response wrong: ${oneLine(problem)}`;
+    }
+  }
+
+  // 3. Warm-up (JIT, connection pools, and the caches for hit rows), then check hits are hits.
+  for (const row of active()) {
+    const w = await loadOnce(ctx, sc, row, opts.warmup || 0.5, true);
+    if (row.server.proc?.info.done) {
+      row.status = 'failed';
+      row.reason = `the server exited during the warm-up (${row.server.proc.info.signal ?? `code ${row.server.proc.info.code}`})${oneLine(logTail(row.server.proc, 3))}`;
+      continue;
+    }
+    if (!w.ok) {
+      row.status = 'failed';
+      row.reason = `warm-up failed: ${oneLine(w.reason)}`;
+      continue;
+    }
+    if (sc.mode === 'http' && sc.expect === 'hit' && row.id !== 'direct' && !row.server.noOrigin) {
+      const res = await sampleRequest(row.server, sc.path, origin.host);
+      const problem = checkBody(res, expectedBody);
+      if (problem) {
+        row.status = 'failed';
+        row.reason = `sample response after warm-up wrong: ${oneLine(problem)}`;
+        continue;
+      }
+      const ev = cacheEvidence(res.headers);
+      row.notes.push(ev.evidence);
+      if (ev.hit === false) row.problems.add(`after warm-up the response is not a hit (${ev.evidence})`);
+    }
+  }
+
+  // 4. Measured rounds, interleaved across servers so that drift in machine load hits all alike.
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const row of active()) {
+      const m = await loadOnce(ctx, sc, row, opts.duration, false);
+      if (row.server.proc?.info.done) {
+        row.status = 'failed';
+        row.reason = `the server exited during round ${round + 1} (${row.server.proc.info.signal ?? `code ${row.server.proc.info.code}`})${oneLine(logTail(row.server.proc, 3))}`;
+        continue;
+      }
+      if (!m.ok) {
+        row.status = 'failed';
+        row.reason = `round ${round + 1} failed: ${oneLine(m.reason)}`;
+        continue;
+      }
+      row.rounds.push(m);
+      for (const p of validateRound(sc, row, m, size)) row.problems.add(p);
+      if (m.errors?.status > 0 && !row.failureSample) {
+        // wrk only counts non-2xx answers; show what one looks like.
+        const res = await sampleRequest(row.server, sc.path, origin.host);
+        row.failureSample = res.ok
+          ? `a request after the round got ${res.status}${res.headers['proxy-status'] ? ` (Proxy-Status: ${res.headers['proxy-status']})` : ''}: ${oneLine(res.body.toString('utf8', 0, 160))}`
+          : `a request after the round failed: ${res.reason}`;
+        row.problems.add(row.failureSample);
+      }
+      await sleep(200);
+    }
+  }
+
+  // 5. Peak RSS, then stop; what the Node servers logged (warnings, errors) goes into the notes.
+  for (const row of rows) {
+    if (row.server?.proc) {
+      row.peakRss = groupPeakRss(row.server.proc.pid);
+      await stopProcess(row.server.proc, row.server.stopGraceMs);
+      if (row.server.logsToStderr) {
+        const summary = summarizeLog(row.server.proc.logFile);
+        if (summary) row.notes.push(summary);
+      }
+    }
+    if (row.status === 'ok' && row.problems.size > 0) row.status = 'invalid';
+    if (row.status === 'invalid' && !row.reason) row.reason = [...row.problems].join('; ');
+    summarize(row);
+  }
+  return { scenario: sc, rows: rows.map(({ server, problems, ...r }) => r) };
+}
+
+/** One load run (wrk or the CONNECT generator) with CPU and origin accounting around it. */
+async function loadOnce(ctx, sc, row, seconds, warmup) {
+  const { origin, opts } = ctx;
+  const serverPid = row.server.proc?.pid ?? null;
+  const ours = new Set([...trackedPids(), origin.proc.pid]);
+  const cpu0 = groupsCpuSeconds([serverPid, origin.proc.pid]);
+  const snap0 = warmup ? null : snapshotAllCpu();
+  const origin0 = await origin.requests();
+  const t0 = process.hrtime.bigint();
+  let m;
+  if (sc.mode === 'http') {
+    row.script ??= writeWrkScript(ctx.tmp, { access: row.server.access, requestPath: sc.path, originHost: origin.host });
+    const r = await runWrk(ctx.wrkBin, { port: row.server.port, script: row.script, seconds: Math.max(1, Math.round(seconds)), connections: opts.connections });
+    if (!r.ok) return r;
+    const w = r.result;
+    m = {
+      ok: true,
+      value: w.rps,
+      requests: w.requests,
+      seconds: w.seconds,
+      p50: w.p50 / 1000,
+      p99: w.p99 / 1000,
+      bytes: w.bytes,
+      errors: { connect: w.connect, read: w.read, write: w.write, timeout: w.timeout, status: w.status },
+      clientCpu: w.clientCpu,
+      command: r.command,
+    };
+  } else {
+    const throughput = sc.mode === 'connect-throughput';
+    const spec = {
+      mode: throughput ? 'throughput' : 'setup',
+      proxy: row.id === 'direct' ? null : row.server.port,
+      target: origin.host,
+      path: sc.path,
+      size: SIZES[sc.body],
+      seconds: warmup && throughput ? 0.1 : seconds,
+      concurrency: throughput ? 1 : opts.connections,
+    };
+    const r = await runProcess('connect-load', process.execPath, [path.join(here, 'lib', 'connect-load.mjs'), JSON.stringify(spec)], { timeoutMs: (seconds + 120) * 1000 });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
+    if (!line) return { ok: false, reason: `load generator failed (${r.code ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` };
+    const g = JSON.parse(line.slice('BENCH_JSON '.length));
+    if (g.completed === 0) return { ok: false, reason: `no transfer completed; errors: ${JSON.stringify(g.errorSamples)}` };
+    m = {
+      ok: true,
+      value: throughput ? g.mbps : g.rate,
+      requests: g.completed,
+      seconds: g.seconds,
+      p50: g.p50,
+      p99: g.p99,
+      bytes: g.bodyBytes,
+      genErrors: g.errors,
+      errorSamples: g.errorSamples,
+      clientCpu: g.clientCpu,
+    };
+  }
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const origin1 = await origin.requests();
+  const cpu1 = groupsCpuSeconds([serverPid, origin.proc.pid]);
+  m.originRequests = origin1 - origin0;
+  m.serverCpu = serverPid ? cpu1.get(serverPid) - cpu0.get(serverPid) : null;
+  m.originCpu = cpu1.get(origin.proc.pid) - cpu0.get(origin.proc.pid);
+  m.wall = wall;
+  if (snap0) m.foreignCpu = foreignCpuSeconds(snap0, snapshotAllCpu(), ours);
+  return m;
+}
+
+/** Reasons this round's number cannot be trusted (empty when it can). */
+function validateRound(sc, row, m, size) {
+  const out = [];
+  const direct = row.id === 'direct';
+  if (sc.mode === 'http') {
+    const e = m.errors;
+    if (e.status > 0) out.push(`${e.status} responses were not 2xx/3xx`);
+    const socketErrors = e.connect + e.read + e.write + e.timeout;
+    if (socketErrors > Math.max(5, m.requests * 0.001)) out.push(`socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout} in ${m.requests} requests`);
+    const perResponse = m.bytes / Math.max(1, m.requests);
+    if (perResponse < size || perResponse > size + 2048) out.push(`${Math.round(perResponse)} bytes per response, expected ${size} + headers`);
+  } else {
+    if (m.genErrors > Math.max(2, m.requests * 0.005)) out.push(`${m.genErrors} failed ${sc.mode === 'connect-setup' ? 'tunnels' : 'transfers'}: ${JSON.stringify(m.errorSamples)}`);
+  }
+  if (!direct && !row.server.noOrigin) {
+    if (sc.expect === 'hit' && m.originRequests > m.requests * 0.01) {
+      out.push(`not served from cache: the origin answered ${m.originRequests} of ${m.requests} requests`);
+    }
+    if (sc.expect === 'miss' && m.originRequests < m.requests * 0.98) {
+      out.push(`the origin saw only ${m.originRequests} of ${m.requests} requests: the proxy answered some itself`);
+    }
+  }
+  return out;
+}
+
+function summarize(row) {
+  const rs = row.rounds;
+  if (rs.length === 0) return;
+  row.value = median(rs.map((r) => r.value));
+  row.p50 = median(rs.map((r) => r.p50));
+  row.p99 = median(rs.map((r) => r.p99));
+  const seconds = rs.reduce((a, r) => a + r.seconds, 0);
+  const wall = rs.reduce((a, r) => a + r.wall, 0);
+  row.measuredSeconds = seconds;
+  row.cpu = rs.every((r) => r.serverCpu !== null) ? rs.reduce((a, r) => a + r.serverCpu, 0) : null;
+  row.cpuShare = row.cpu !== null ? row.cpu / wall : null;
+  row.originCpuShare = rs.reduce((a, r) => a + r.originCpu, 0) / wall;
+  row.clientCpuShare = rs.every((r) => r.clientCpu !== null) ? Math.max(...rs.map((r) => r.clientCpu / r.seconds)) : null;
+  row.foreignShare = rs.every((r) => r.foreignCpu !== undefined) ? rs.reduce((a, r) => a + r.foreignCpu, 0) / wall : null;
+  row.originRequests = rs.reduce((a, r) => a + r.originRequests, 0);
+  row.requests = rs.reduce((a, r) => a + r.requests, 0);
+  row.roundValues = rs.map((r) => r.value);
+  const errs = rs.reduce((a, r) => a + (r.errors ? r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout : r.genErrors), 0);
+  if (errs) row.notes.push(`${errs} socket errors`);
+  row.command = rs[0].command;
+}
+
+/** "log: N lines; 2× 'backend down: …'" from a server's stderr (pino JSON lines or plain text). */
+function summarizeLog(file) {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+  if (!text) return null;
+  const counts = new Map();
+  const lines = text.split('\n');
+  for (const line of lines) {
+    let key;
+    try {
+      const j = JSON.parse(line);
+      key = [j.msg, j.reason ?? j.err?.message ?? j.problems?.[0]].filter(Boolean).join(': ');
+    } catch {
+      key = line.replace(/\(node:\d+\)/, '').replace(/\d+/g, 'N').trim();
+    }
+    if (!key) continue;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${n}× "${oneLine(k).slice(0, 140)}"`);
+  return `stderr: ${lines.length} line${lines.length > 1 ? 's' : ''}, ${top.join(', ')}`;
+}
+
+const oneLine = (s) => String(s).replace(/\s+/g, ' ').trim().slice(0, 400);
+
+main().catch(fatal);
