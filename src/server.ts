@@ -181,8 +181,8 @@ export class Portico implements AdminTarget {
 
   /**
    * Stops accepting, closes idle keep-alive connections, lets in-flight requests and open tunnels
-   * finish for up to `drainMs` (default `shutdown.drain_timeout`), then cuts what is left. Connections
-   * are closed as soon as their response is done.
+   * finish for up to `drainMs` (default `shutdown.drain_timeout`), then cuts what is left. Responses
+   * started while closing do not keep their connection alive.
    */
   async close(drainMs = this.config.shutdown.drain_timeout): Promise<void> {
     this.closing = true;
@@ -191,12 +191,18 @@ export class Portico implements AdminTarget {
     const closing = this.listeners.map(
       (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
     );
-    for (const l of this.listeners) l.server.closeIdleConnections();
+    // Connections are closed as soon as they go idle (a response in flight finishes first).
+    const closeIdle = () => {
+      for (const l of this.listeners) l.server.closeIdleConnections();
+    };
+    closeIdle();
+    const sweeper = setInterval(closeIdle, 50);
     const timer = setTimeout(() => {
       for (const l of this.listeners) l.server.closeAllConnections();
       for (const socket of this.tunnels) socket.destroy();
     }, drainMs);
     await Promise.all(closing);
+    clearInterval(sweeper);
     clearTimeout(timer);
     await this.cache?.close();
   }
@@ -227,20 +233,6 @@ export class Portico implements AdminTarget {
     }
   }
 
-  /**
-   * While closing, a response's connection is not kept alive, and one that finished its response is
-   * closed at once (the listener for each response's 'close', made once per server).
-   */
-  private closeWhenIdle(server: Server): (res: ServerResponse) => void {
-    const onResponseClose = () => {
-      if (this.closing) server.closeIdleConnections();
-    };
-    return (res) => {
-      if (this.closing) res.shouldKeepAlive = false;
-      res.on('close', onResponseClose);
-    };
-  }
-
   /** Enforces limits.max_connections_per_client (counted per client address across all listeners). */
   private admitConnection(socket: Socket): void {
     const max = this.config.limits.max_connections_per_client;
@@ -266,10 +258,9 @@ export class Portico implements AdminTarget {
   }
 
   private attachForward(server: Server): void {
-    const watch = this.closeWhenIdle(server);
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.traffic.track(res, 'forward');
-      watch(res);
+      if (this.closing) res.shouldKeepAlive = false;
       const forward = this.runtime.forward;
       if (forward) forward.handleRequest(req, res);
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no forward proxy configured\n');
@@ -286,10 +277,9 @@ export class Portico implements AdminTarget {
   }
 
   private attachReverse(server: Server, scheme: 'http' | 'https'): void {
-    const watch = this.closeWhenIdle(server);
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.traffic.track(res, 'reverse');
-      watch(res);
+      if (this.closing) res.shouldKeepAlive = false;
       const gateway = this.runtime.reverse;
       if (gateway) gateway.handleRequest(req, res, scheme);
       else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no reverse proxy configured\n');

@@ -1,8 +1,11 @@
 /** A set of CIDR ranges (IPv4 and IPv6) with constant-cost membership tests, built once from config. */
 import { BlockList, isIP } from 'node:net';
 
+const MEMO_LIMIT = 4096;
+
 export class CidrList {
   private readonly list = new BlockList();
+  private readonly memo = new Map<string, boolean>();
   readonly size: number;
 
   constructor(cidrs: readonly string[]) {
@@ -15,9 +18,23 @@ export class CidrList {
     this.size = cidrs.length;
   }
 
-  /** Accepts plain and IPv4-mapped IPv6 (`::ffff:1.2.3.4`) addresses. */
+  /**
+   * Accepts plain and IPv4-mapped IPv6 (`::ffff:1.2.3.4`) addresses. Answers are remembered per address
+   * (a client asks on every request, and BlockList.check builds an object per call); the memo is
+   * bounded and simply starts over when full.
+   */
   has(address: string): boolean {
     if (this.size === 0) return false;
+    let known = this.memo.get(address);
+    if (known === undefined) {
+      if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+      known = this.check(address);
+      this.memo.set(address, known);
+    }
+    return known;
+  }
+
+  private check(address: string): boolean {
     const family = isIP(address);
     if (family === 4) return this.list.check(address, 'ipv4');
     if (family === 6) {

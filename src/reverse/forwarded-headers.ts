@@ -51,6 +51,12 @@ function forwardedNode(address: string): string {
   return address.includes(':') ? `"[${address}]"` : address;
 }
 
+/** RFC 7239 value: a token as is, anything else (e.g. `host:port`) quoted. */
 function forwardedValue(value: string): string {
-  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+  for (let i = 0; i < value.length; i++) {
+    if (!TOKEN_CHAR[value.charCodeAt(i)]) return `"${value.replace(/["\\]/g, '\\$&')}"`;
+  }
+  return value;
 }
+
+const TOKEN_CHAR: readonly boolean[] = Array.from({ length: 128 }, (_, c) => /[!#$%&'*+.^_`|~0-9A-Za-z-]/.test(String.fromCharCode(c)));

@@ -2,20 +2,20 @@
  * The reverse proxy's front door: route the request (host + path) to a pool, set the forwarding
  * headers, and hand it to the shared exchange (cache → pool → client). Also the WebSocket/Upgrade path.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../balance/backend.js';
 import type { Pool } from '../balance/pool.js';
 import type { BalanceRequest } from '../balance/types.js';
 import { cacheKeyUrl } from '../cache/cache-key.js';
-import type { CacheEngine, CacheReply } from '../cache/types.js';
+import type { CacheEngine, UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
 import type { Logger } from '../log.js';
 import type { CidrList } from '../policy/cidr-list.js';
 import type { RateLimiter } from '../policy/rate-limiter.js';
 import type { RuleSet } from '../policy/rules.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import { ProxyError } from '../proxy/errors.js';
-import { exchange, logWhenDone, type ExchangeRecord } from '../proxy/exchange.js';
+import { exchange, logWhenDone, type ExchangeHooks, type ExchangeRecord } from '../proxy/exchange.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { admitBody, rateLimited, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
@@ -80,36 +80,18 @@ export class ReverseGateway {
     if (overRate) return fail(req, res, record, overRate);
     const tooBig = admitBody(req, res, route.target.maxBodySize);
     if (tooBig) return fail(req, res, record, tooBig);
-    const { pool, preserveHost } = route.target;
-    const headers = endToEndRequestHeaders(req.headers);
-    if (!preserveHost) delete headers.host;
-    else if (target.host) headers.host = target.host;
-    addForwardedHeaders(headers, req.headers, clientAddress, scheme, options.trustedProxies);
-
-    const balance: BalanceRequest = { clientAddress, headers: req.headers, url: target.path };
-    let chosen: Backend | undefined;
-    const poolRequest: PoolRequest = {
-      pool,
-      timeouts: route.target.timeouts,
-      balance,
-      method: req.method ?? 'GET',
-      path: target.path,
-      headers,
-      body: requestBody(req, res, route.target.maxBodySize),
-      clientResponse: res,
-      onBackend: (backend) => {
-        chosen = backend;
-        record.upstream = backend.url.origin;
-      },
-    };
     const cacheKey = options.cache !== null && route.target.cache && host ? cacheKeyUrl(scheme, host, target.path) : null;
-    const decorate = pool.spec.sticky
-      ? (_reply: CacheReply) => {
-          const cookie = chosen ? pool.stickyCookie(balance, chosen) : undefined;
-          return cookie ? ['Set-Cookie', cookie] : null;
-        }
-      : undefined;
-    void exchange(req, res, record, options.cache, cacheKey, (overrides) => fetchFromPool(poolRequest, overrides), { decorate });
+    const upstream = new UpstreamCall(this, req, res, record, route.target, target, clientAddress, scheme);
+    void exchange(req, res, record, options.cache, cacheKey, upstream.fetch, upstream.hooks);
+  }
+
+  /** What goes to the backend: end-to-end headers, Host as configured, the forwarding headers. */
+  outboundHeaders(req: IncomingMessage, route: ReverseRoute, target: RequestTarget, clientAddress: string, scheme: 'http' | 'https'): OutgoingHttpHeaders {
+    const headers = endToEndRequestHeaders(req.headers);
+    if (!route.preserveHost) delete headers.host;
+    else if (target.host) headers.host = target.host;
+    addForwardedHeaders(headers, req.headers, clientAddress, scheme, this.options.trustedProxies);
+    return headers;
   }
 
   /** 403 when a reverse.rules entry denies the request. */
@@ -159,6 +141,58 @@ export class ReverseGateway {
     });
   }
 }
+
+/**
+ * One request's way to its pool, built only when the cache needs the upstream (a hit never pays for
+ * the outbound headers). Remembers the backend that answered, for the sticky cookie and the log.
+ */
+class UpstreamCall {
+  private request: PoolRequest | undefined;
+  private chosen: Backend | undefined;
+  private readonly balance: BalanceRequest;
+  readonly hooks: ExchangeHooks;
+
+  constructor(
+    private readonly gateway: ReverseGateway,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly record: ExchangeRecord,
+    private readonly route: ReverseRoute,
+    private readonly target: RequestTarget,
+    private readonly clientAddress: string,
+    private readonly scheme: 'http' | 'https',
+  ) {
+    this.balance = { clientAddress, headers: req.headers, url: target.path };
+    this.hooks = route.pool.spec.sticky ? { decorate: this.stickyCookie } : NO_HOOKS;
+  }
+
+  readonly fetch = (overrides: UpstreamOverrides | null): Promise<UpstreamResponse> => {
+    this.request ??= {
+      pool: this.route.pool,
+      timeouts: this.route.timeouts,
+      balance: this.balance,
+      method: this.req.method ?? 'GET',
+      path: this.target.path,
+      headers: this.gateway.outboundHeaders(this.req, this.route, this.target, this.clientAddress, this.scheme),
+      body: requestBody(this.req, this.res, this.route.maxBodySize),
+      clientResponse: this.res,
+      onBackend: this.onBackend,
+    };
+    return fetchFromPool(this.request, overrides);
+  };
+
+  private readonly onBackend = (backend: Backend): void => {
+    this.chosen = backend;
+    this.record.upstream = backend.url.origin;
+  };
+
+  private readonly stickyCookie = (): readonly string[] | null => {
+    const cookie = this.chosen ? this.route.pool.stickyCookie(this.balance, this.chosen) : undefined;
+    return cookie ? ['Set-Cookie', cookie] : null;
+  };
+}
+
+const NO_HOOKS: ExchangeHooks = {};
 
 function fail(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, error: ProxyError): void {
   record.error = error.code;
