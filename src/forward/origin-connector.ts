@@ -14,7 +14,7 @@ import type { ListenAddress } from '../config/units.js';
 import type { Logger } from '../log.js';
 import { normalizeHost } from '../policy/host-matcher.js';
 import { ProxyError, upstreamError } from '../proxy/errors.js';
-import type { UpstreamTarget } from '../proxy/upstream-request.js';
+import { UPSTREAM_IDLE_KEEPALIVE_MS, type UpstreamTarget } from '../proxy/upstream-request.js';
 import type { DestinationGuard } from './destination-guard.js';
 import { chooseUpstreamProxy, redactProxyUrl, UPSTREAM_PROXY_PROTOCOLS, type ProxyChoice } from './proxy-env.js';
 
@@ -45,7 +45,8 @@ export interface TunnelConnection {
 
 type TunnelAgent = { connect(req: ClientRequest, opts: object): unknown; destroy(): void };
 
-const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo' } as const;
+/** Idle pooled connections close before the origin closes them, so none is reused as it closes. */
+const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo', timeout: UPSTREAM_IDLE_KEEPALIVE_MS } as const;
 
 export class OriginConnector {
   /** True when some traffic goes through an upstream proxy. */

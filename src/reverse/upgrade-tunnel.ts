@@ -33,11 +33,12 @@ const EARLY_BYTES_LIMIT = 64 * 1024;
 export function tunnelUpgrade(up: UpgradeRequest): void {
   const client = up.clientSocket;
   client.on('error', () => client.destroy());
+  const early = readEarly(client);
   let backend: Backend;
   try {
     const picked = up.pool.acquire(up.balance, null, up.pool.spec.queue.size > 0 ? abortOnClose(client) : undefined);
     if (picked instanceof Promise) {
-      picked.then((b) => connect(up, b), (err: ProxyError) => refuse(client, err));
+      picked.then((b) => connect(up, b, early), (err: ProxyError) => refuse(client, err));
       return;
     }
     backend = picked;
@@ -45,10 +46,43 @@ export function tunnelUpgrade(up: UpgradeRequest): void {
     refuse(client, err as ProxyError);
     return;
   }
-  connect(up, backend);
+  connect(up, backend, early);
 }
 
-function connect(up: UpgradeRequest, backend: Backend): void {
+interface EarlyBytes {
+  /** Stops reading for the proxy's own sake and returns what the client sent so far. */
+  take(): Buffer[];
+}
+
+/**
+ * Reads the client while its upgrade waits for a backend and its answer: a socket that is not read
+ * never reports that its peer closed, so a client leaving would hold a queue slot or the backend until
+ * a timeout. The server's sockets allow half-open connections: a client's FIN before the answer is taken
+ * as leaving (as nginx does) and closes the socket, which cancels the rest. Early bytes are kept (up to
+ * EARLY_BYTES_LIMIT, then reading pauses) and sent on once the backend has accepted the upgrade.
+ */
+function readEarly(client: Duplex): EarlyBytes {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= EARLY_BYTES_LIMIT) client.pause();
+  };
+  const onEnd = () => client.destroy();
+  client.on('data', onData);
+  client.once('end', onEnd);
+  client.resume();
+  return {
+    take: () => {
+      client.off('data', onData);
+      client.off('end', onEnd);
+      return chunks.splice(0);
+    },
+  };
+}
+
+function connect(up: UpgradeRequest, backend: Backend, early: EarlyBytes): void {
   const client = up.clientSocket;
   const target = targetFor(backend);
   const started = performance.now();
@@ -74,30 +108,13 @@ function connect(up: UpgradeRequest, backend: Backend): void {
     timeout: up.timeouts.connectMs,
   });
   req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-  // Read the client while the backend decides: a socket that is not read never reports that its peer
-  // closed, so a client leaving would hold the backend until the timeout. Early bytes are kept. The
-  // server's sockets allow half-open connections: a client's FIN before the answer is taken as leaving
-  // (as nginx does), which the 'close' handler below turns into cancelling the upstream request.
-  const onEarlyEnd = () => client.destroy();
-  client.once('end', onEarlyEnd);
-  const early: Buffer[] = [];
-  let earlyBytes = 0;
-  const onEarly = (chunk: Buffer) => {
-    early.push(chunk);
-    earlyBytes += chunk.length;
-    if (earlyBytes >= EARLY_BYTES_LIMIT) client.pause();
-  };
-  client.on('data', onEarly);
-  client.resume();
   req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
     upstream.setTimeout(0);
-    client.off('data', onEarly);
-    client.off('end', onEarlyEnd);
+    const sentEarly = early.take();
     client.write(statusBlock(res));
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (up.head.length > 0) upstream.write(up.head);
-    for (const chunk of early) upstream.write(chunk);
-    early.length = 0;
+    for (const chunk of sentEarly) upstream.write(chunk);
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
     upstream.on('close', () => {

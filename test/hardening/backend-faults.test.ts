@@ -165,6 +165,52 @@ describe('a backend that hangs', () => {
   });
 });
 
+describe('a backend that misbehaves in other ways', () => {
+  it('trickling its response head forever: 504 at the response timeout', async () => {
+    const origin = later(await rawOrigin((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nX-Slow: ');
+        const timer = setInterval(() => socket.write('a'), 50);
+        socket.on('close', () => clearInterval(timer));
+      });
+    }));
+    const p = await proxy([origin.url], { retries: 0, timeouts: { connect: '1s', response_header: '400ms', idle: '5s' } });
+    const started = Date.now();
+    expect((await request(`${p.reverseUrl}/x`)).status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await waitFor(() => origin.counts.open === 0, 2_000, 'upstream socket closed');
+  });
+
+  it('an oversized response head: 502', async () => {
+    const origin = later(await rawOrigin(answerWith(`HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(64 * 1024)}\r\nContent-Length: 2\r\n\r\nok`)));
+    const p = await proxy([origin.url], { retries: 0 });
+    const reply = await request(`${p.reverseUrl}/x`);
+    expect(reply.status).toBe(502);
+    await waitFor(() => origin.counts.open === 0, 2_000, 'upstream socket closed');
+  });
+
+  it('answering before it has read the upload, then hanging up: the answer is relayed, the client is not stuck', async () => {
+    const origin = later(await rawOrigin((socket) => {
+      socket.once('data', () => {
+        socket.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n');
+      });
+    }));
+    const p = await proxy([origin.url], { retries: 0, passive: { max_fails: 1 } });
+    const outcome = await fetchOutcome(`${p.reverseUrl}/upload`, { method: 'POST', body: Buffer.alloc(8 * 1024 * 1024, 'u') }).catch(
+      (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    );
+    // The client may see the 413, or (still sending when the proxy closes) a reset; never a hang.
+    if (typeof outcome !== 'string') {
+      expect(outcome.status).toBe(413);
+      expect(outcome.body.toString()).toBe('too big\n');
+    }
+    await waitFor(() => origin.counts.open === 0, 2_000, 'upstream socket closed');
+    await waitFor(() => poolOf(p).snapshot()[0]!.inflight === 0, 2_000, 'backend released');
+    // The proxy still serves.
+    expect((await request(`${p.reverseUrl}/after`)).status).toBe(413);
+  });
+});
+
 describe('a backend that never reads', () => {
   it('accepting but never reading: 504 after the response timeout; the connection is closed', async () => {
     const origin = later(await rawOrigin(() => {}, { pauseOnConnect: true }));

@@ -201,6 +201,30 @@ describe('a client that goes away while waiting for a backend', () => {
 });
 
 describe('a client that goes away during a WebSocket upgrade', () => {
+  it('while queued for a backend: it leaves the queue at once', async () => {
+    const held: ServerResponse[] = [];
+    const origin = await faultOrigin((_req, res) => held.push(res));
+    cleanup.push(() => origin.close());
+    const p = await startPortico({
+      reverse: { listen: '127.0.0.1:0', routes: [{ path: '/', pool: 'p' }] },
+      pools: { p: { servers: [{ url: origin.url, max_conns: 1 }], retries: 0, queue: { size: 5, timeout: '10s' } } },
+      cache: { enabled: false },
+    });
+    cleanup.push(() => p.stop());
+    const pool = p.portico.pools.get('p')!;
+    const first = request(`${p.reverseUrl}/first`);
+    await waitFor(() => origin.requests.length === 1, 5_000, 'the first request to hold the backend');
+    const socket = connect(Number(new URL(p.reverseUrl).port), '127.0.0.1');
+    socket.write('GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await waitFor(() => pool.queued === 1, 5_000, 'the upgrade to be queued');
+    socket.destroy();
+    await waitFor(() => pool.queued === 0, 2_000, 'the queue to let it go');
+    held[0]!.end('done');
+    expect((await first).body).toBe('done');
+    await waitFor(() => pool.snapshot()[0]!.inflight === 0, 2_000, 'the backend to be released');
+    expect(origin.counts.accepted).toBe(1);
+  });
+
   it('before the backend answers: the backend is released, not blamed', async () => {
     const { origin, p, pool } = await setup(() => {});
     origin.server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {

@@ -199,3 +199,18 @@ describe('CONNECT tunnels', () => {
     await waitFor(() => p.portico.forward!.openTunnels === 0, 2_000, 'the tunnel to be forgotten');
   });
 });
+
+describe('pooled origin connections', () => {
+  it('are closed by the proxy before the origin\'s keep-alive timeout, so none is reused as it closes', async () => {
+    const origin = later(await faultOrigin((_req, res) => res.end('ok'), { keepAliveTimeout: 2_000 }));
+    const p = await forwardProxy();
+    const outcome = await viaProxy(p, `${origin.url}/x`);
+    expect(outcome.status).toBe(200);
+    const [socket] = origin.sockets;
+    const closedBy = await new Promise<string>((resolve) => {
+      socket!.once('end', () => resolve('proxy')); // a FIN from the proxy
+      socket!.once('close', () => resolve('origin'));
+    });
+    expect(closedBy).toBe('proxy');
+  });
+});

@@ -69,9 +69,12 @@ async function measure(): Promise<Measurement> {
  */
 async function settled(limitMs = 10_000): Promise<Measurement> {
   const deadline = Date.now() + limitMs;
+  let previous: Measurement | null = null;
   for (;;) {
     const m = await measure();
-    if ((m.resources.TCPSocketWrap ?? 0) === 0 || Date.now() > deadline) return m;
+    // Descriptors are released a little after their handles: also wait for the count to hold still.
+    if (((m.resources.TCPSocketWrap ?? 0) === 0 && previous?.fds === m.fds) || Date.now() > deadline) return m;
+    previous = m;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
