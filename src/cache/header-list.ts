@@ -1,21 +1,4 @@
 /** Small helpers over flat raw header lists (`[name, value, name, value, …]`). */
-import type { IncomingHttpHeaders } from 'node:http';
-
-/** Lower-case header object for a raw list: repeated fields joined with ", ", Set-Cookie kept as a list. */
-export function headerMap(raw: readonly string[]): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    if (name === 'set-cookie') {
-      (out['set-cookie'] ??= []).push(value);
-    } else {
-      const prev = out[name] as string | undefined;
-      out[name] = prev === undefined ? value : `${prev}, ${value}`;
-    }
-  }
-  return out;
-}
 
 /** Every value of `name` (lower-case), one per field line. */
 export function fieldLines(raw: readonly string[], name: string): string[] {

@@ -5,7 +5,8 @@
  * body's length, so a hit only appends Age and Cache-Status.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { headerBytes, headerMap } from './header-list.js';
+import { headersFromRaw } from '../proxy/hop-by-hop.js';
+import { headerBytes } from './header-list.js';
 import { decideStorage, type FreshnessInfo, hasValidator, type PolicyOptions, type RequestDirectives } from './shared-cache-policy.js';
 import { selectingValues, variantKey } from './vary.js';
 
@@ -173,7 +174,7 @@ export function freshen(input: FreshenInput, options: PolicyOptions): { entry: S
   const { entry } = input;
   const omit = new Set(entry.omit);
   const merged = mergeHeaders(entry.rawHeaders, input.update, omit);
-  const headers = headerMap(merged);
+  const headers = headersFromRaw(merged);
   const decision = decideStorage(
     {
       method: 'GET',

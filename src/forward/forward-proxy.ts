@@ -22,7 +22,7 @@ import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
 import { HeaderPolicy } from '../policy/header-policy.js';
 import { RuleSet, type BlockedRequest, type RuleVerdict } from '../policy/rules.js';
 import { ProxyError } from '../proxy/errors.js';
-import { exchange, logWhenDone, type ExchangeRecord } from '../proxy/exchange.js';
+import { exchange, logWhenDone, newExchangeRecord, type ExchangeRecord } from '../proxy/exchange.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { admitBody, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
@@ -146,14 +146,7 @@ export class ForwardProxy {
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const clientAddress = normalizeAddress(req.socket.remoteAddress);
-    const record: ExchangeRecord = {
-      door: 'forward',
-      startedAt: performance.now(),
-      clientAddress,
-      upstream: undefined,
-      cache: undefined,
-      error: undefined,
-    };
+    const record = newExchangeRecord('forward', clientAddress);
     logWhenDone(res, req, record, this.log, this.onDone);
     if (!this.clients.has(clientAddress)) {
       this.fail(req, res, record, this.clientRefused(clientAddress));
@@ -333,14 +326,7 @@ export class ForwardProxy {
   handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
     const clientAddress = normalizeAddress(req.socket.remoteAddress);
-    const record: ExchangeRecord = {
-      door: 'forward',
-      startedAt: performance.now(),
-      clientAddress,
-      upstream: undefined,
-      cache: undefined,
-      error: undefined,
-    };
+    const record = newExchangeRecord('forward', clientAddress);
     if (!this.clients.has(clientAddress)) {
       this.refuseConnect(req, socket, record, errorPage(this.clientRefused(clientAddress)), 'forbidden');
       return;

@@ -23,6 +23,11 @@ export interface ExchangeRecord {
   bytes?: number | undefined;
 }
 
+/** A fresh record for a request that just arrived on `door`. */
+export function newExchangeRecord(door: FrontDoor, clientAddress: string): ExchangeRecord {
+  return { door, startedAt: performance.now(), clientAddress, upstream: undefined, cache: undefined, error: undefined };
+}
+
 export interface ExchangeHooks {
   /** Headers the door adds to the reply once it is known (e.g. a sticky-session cookie). */
   readonly decorate?: (reply: CacheReply) => readonly string[] | null;

@@ -15,7 +15,7 @@ import type { RateLimiter } from '../policy/rate-limiter.js';
 import type { RuleSet } from '../policy/rules.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import { ProxyError } from '../proxy/errors.js';
-import { exchange, logWhenDone, type ExchangeHooks, type ExchangeRecord } from '../proxy/exchange.js';
+import { exchange, logWhenDone, newExchangeRecord, type ExchangeHooks, type ExchangeRecord } from '../proxy/exchange.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { admitBody, rateLimited, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
@@ -56,14 +56,7 @@ export class ReverseGateway {
   handleRequest(req: IncomingMessage, res: ServerResponse, scheme: 'http' | 'https'): void {
     const { options } = this;
     const clientAddress = normalizeAddress(req.socket.remoteAddress);
-    const record: ExchangeRecord = {
-      door: 'reverse',
-      startedAt: performance.now(),
-      clientAddress,
-      upstream: undefined,
-      cache: undefined,
-      error: undefined,
-    };
+    const record = newExchangeRecord('reverse', clientAddress);
     logWhenDone(res, req, record, options.log, options.onDone);
 
     const refused = options.guard.admit(req, clientAddress);

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { headerMap } from '../../src/cache/header-list.js';
+import { headersFromRaw as headerMap } from '../../src/proxy/hop-by-hop.js';
 import {
   ageValue,
   decideStorage,
