@@ -103,19 +103,8 @@ function expiryOf(info: FreshnessInfo): number {
   return freshUntil + Math.max(info.staleWhileRevalidate, info.staleIfError, STALE_RETENTION_MS);
 }
 
-interface Parts {
-  readonly key: string;
-  readonly url: string;
-  readonly vary: readonly string[];
-  readonly varyValues: readonly (string | null)[];
-  readonly status: number;
-  readonly statusMessage: string;
-  readonly rawHeaders: readonly string[];
-  readonly body: Buffer;
-  readonly tags: readonly string[];
-  readonly info: FreshnessInfo;
-  readonly omit: readonly string[];
-}
+/** What a stored response is made of; the rest (expiry, size) is derived from it by assemble(). */
+type Parts = Omit<StoredResponse, 'expiresAt' | 'size'>;
 
 export function assemble(p: Parts): StoredResponse {
   const size = ENTRY_OVERHEAD + p.key.length * 2 + headerBytes(p.rawHeaders) + p.body.length;
