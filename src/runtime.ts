@@ -19,6 +19,7 @@ import type { ExchangeRecord } from './proxy/exchange.js';
 import type { Timeouts } from './proxy/upstream-request.js';
 import { ownListenersOf } from './forward/destination-guard.js';
 import { ForwardProxy } from './forward/forward-proxy.js';
+import { closeBackendClients } from './reverse/backend-client.js';
 import { ReverseGateway, type ReverseRoute } from './reverse/gateway.js';
 import { RouteTable } from './reverse/routes.js';
 
@@ -114,6 +115,8 @@ export function startRuntime(runtime: Runtime): void {
 
 export function stopRuntime(runtime: Runtime): void {
   for (const pool of runtime.pools.values()) pool.stop();
+  // The backends' upstream connections: idle ones close now, the others once their request is done.
+  void closeBackendClients(runtime.pools.values());
   runtime.forward?.stop();
   for (const guard of runtime.guards) guard.stop();
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -18,7 +18,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Lower-case names listed in a Connection header value (`close` and `keep-alive` are ignored). */
-function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> | null {
+export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> | null {
   if (!value) return null;
   const text = Array.isArray(value) ? value.join(',') : value;
   let tokens: Set<string> | null = null;

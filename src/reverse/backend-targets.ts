@@ -1,4 +1,7 @@
-/** How to reach each backend: address, protocol and the shared keep-alive connection pools. */
+/**
+ * How to reach each backend over node:http: address, protocol and the shared keep-alive agents. Used by
+ * the WebSocket/Upgrade tunnels; HTTP requests go through the undici pools of backend-client.ts.
+ */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Backend } from '../balance/backend.js';
