@@ -3,34 +3,44 @@
  * metrics (`/metrics`). Reads and steers the process only through AdminTarget.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError } from '../config/errors.js';
+import { AggregatorRegistry } from 'prom-client';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import type { Logger } from '../log.js';
+import { LocalAdmin, type AdminCommand, type AdminPeers, type AnswerTo, type PurgeKind } from './admin-commands.js';
 import { checkAccess, type Access } from './auth.js';
 import { explainForward } from './explain.js';
 import { HttpProblem, readJsonObject, sendJson, sendProblem } from './http-io.js';
-import { AdminMetrics } from './metrics.js';
+import { mergeViews } from './merge-views.js';
 import { redactedConfig } from './redact.js';
 import type { AdminTarget, PoolView } from './sources.js';
 import { isStaticPath, serveStatic } from './static-files.js';
-import { poolsView, poolView, statsView } from './views.js';
 
 export interface AdminHandlerOptions {
   /** The listener is reachable beyond loopback: every API call needs the token. */
   readonly exposed: boolean;
   readonly log: Logger;
   readonly version: string;
+  /** With `--workers N`: the other workers, whose state every read and change covers too. */
+  readonly peers?: AdminPeers;
 }
 
 type Reply = { readonly status: number; readonly body: unknown };
 
 export class AdminHandler {
-  private metrics: AdminMetrics | null = null;
+  private readonly local: LocalAdmin;
 
   constructor(
     private readonly target: AdminTarget,
     private readonly options: AdminHandlerOptions,
-  ) {}
+  ) {
+    this.local = new LocalAdmin(target, options.version);
+  }
+
+  /** Every serving process's answer: this one's, or every worker's. */
+  private async everywhere<C extends AdminCommand>(command: C): Promise<AnswerTo<C>[]> {
+    const peers = this.options.peers;
+    return peers === undefined ? [await this.local.run(command)] : peers.run(command);
+  }
 
   /** The 'request' listener of the admin server. Never throws. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -58,9 +68,10 @@ export class AdminHandler {
     if (path === '/metrics') {
       allow(method, ['GET', 'HEAD']);
       this.authorize(req, 'read');
-      this.metrics ??= new AdminMetrics(this.target, this.options.version);
-      const { contentType, body } = await this.metrics.render();
-      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      // Counters add up over the workers; prom-client's aggregators say how each gauge combines.
+      const registry = AggregatorRegistry.aggregate(await this.everywhere({ op: 'metrics' }));
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : body);
       return;
     }
@@ -76,12 +87,12 @@ export class AdminHandler {
     const parts = path.split('/').slice(2).map(decodePart); // after "", "api"
     const [first, second, third, fourth, fifth, ...rest] = parts;
     if (rest.length === 0) {
-      if (first === 'stats' && second === undefined) return this.read(req, method, () => statsView(this.target, this.options.version));
+      if (first === 'stats' && second === undefined) return this.read(req, method, () => this.stats());
       if (first === 'config' && second === undefined) return this.read(req, method, () => redactedConfig(this.target.config));
       if (first === 'explain' && second === undefined) return this.read(req, method, () => this.explain(req, query));
-      if (first === 'pools' && second === undefined) return this.read(req, method, () => ({ pools: poolsView(this.target) }));
+      if (first === 'pools' && second === undefined) return this.read(req, method, async () => ({ pools: await this.poolsView() }));
       if (first === 'pools' && second !== undefined && third === undefined) {
-        return this.read(req, method, () => poolView(this.target, second, this.pool(second)));
+        return this.read(req, method, () => this.poolView(second));
       }
       if (first === 'pools' && second !== undefined && third === 'servers' && fourth !== undefined && (fifth === 'drain' || fifth === 'enable')) {
         allow(method, ['POST']);
@@ -115,10 +126,25 @@ export class AdminHandler {
     });
   }
 
-  private read(req: IncomingMessage, method: string, build: () => unknown): Reply {
+  private async read(req: IncomingMessage, method: string, build: () => unknown): Promise<Reply> {
     allow(method, ['GET', 'HEAD']);
     this.authorize(req, 'read');
-    return { status: 200, body: build() };
+    return { status: 200, body: await build() };
+  }
+
+  private async stats(): Promise<unknown> {
+    const views = await this.everywhere({ op: 'stats' });
+    const workers = views.map((v) => ({ pid: v.pid, requests: (v.requests as { total: number }).total }));
+    return { ...mergeViews(views), workers };
+  }
+
+  private async poolsView(): Promise<unknown[]> {
+    return mergeViews(await this.everywhere({ op: 'pools' }));
+  }
+
+  private async poolView(name: string): Promise<unknown> {
+    this.pool(name);
+    return (await this.poolsView()).find((p) => (p as { name: string }).name === name);
   }
 
   private authorize(req: IncomingMessage, access: Access): void {
@@ -135,16 +161,15 @@ export class AdminHandler {
     return pool;
   }
 
-  private setDrained(poolName: string, server: string, drain: boolean): Reply {
+  private async setDrained(poolName: string, server: string, drain: boolean): Promise<Reply> {
     const pool = this.pool(poolName);
     const snapshot = pool.snapshot();
     const match = snapshot.find((s) => s.id === server) ?? snapshot.find((s) => sameUrl(s.url, server));
     if (match === undefined) {
       throw new HttpProblem(404, `pool "${poolName}" has no server "${server}" (give its id or URL; ids: ${snapshot.map((s) => `${s.id} = ${s.url}`).join(', ')})`);
     }
-    if (drain) pool.drain(match.id);
-    else pool.enable(match.id);
-    const view = poolView(this.target, poolName, pool);
+    await this.everywhere({ op: 'drain', pool: poolName, server: match.id, drain });
+    const view = (await this.poolView(poolName)) as { servers: { id: string }[] };
     return { status: 200, body: { pool: poolName, server: view.servers.find((s) => s.id === match.id) } };
   }
 
@@ -153,32 +178,27 @@ export class AdminHandler {
     const unknown = Object.keys(body).filter((k) => k !== 'url' && k !== 'prefix' && k !== 'tag');
     if (unknown.length > 0) throw new HttpProblem(400, `unknown field ${unknown.map((k) => `"${k}"`).join(', ')}: expected exactly one of "url", "prefix" or "tag"`);
     if (given.length !== 1) throw new HttpProblem(400, 'expected exactly one of "url", "prefix" or "tag", e.g. {"url": "http://example.com/page"}');
-    const kind = given[0]!;
+    const kind: PurgeKind = given[0]!;
     const value = body[kind];
     if (typeof value !== 'string' || value === '') throw new HttpProblem(400, `"${kind}": expected a non-empty string`);
     if (kind !== 'tag' && !/^https?:\/\/[^/]/i.test(value)) {
       throw new HttpProblem(400, `"${kind}": expected an absolute http:// or https:// URL (the cache key includes the host), got "${value}"`);
     }
-    const cache = this.target.cache;
-    if (cache === null) throw new HttpProblem(409, 'the cache is off (cache.enabled: false): nothing to purge');
-    const purged = kind === 'url' ? await cache.purgeUrl(value) : kind === 'prefix' ? await cache.purgePrefix(value) : await cache.purgeTag(value);
+    if (this.target.cache === null) throw new HttpProblem(409, 'the cache is off (cache.enabled: false): nothing to purge');
+    const purged = (await this.everywhere({ op: 'purge', kind, value })).reduce((a, b) => a + b, 0);
     this.options.log.info({ [kind]: value, purged }, 'cache purged');
     return { status: 200, body: { purged, [kind]: value } };
   }
 
-  private reload(): Reply {
+  private async reload(): Promise<Reply> {
     if (!this.target.canReload) {
       throw new HttpProblem(409, 'nothing to reload from: Portico was started without --config');
     }
-    try {
-      const outcome = this.target.reload();
-      return { status: 200, body: { reloaded: true, changes: outcome.changes, restartNeeded: outcome.restartNeeded } };
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        return { status: 422, body: { reloaded: false, error: 'the config was rejected; the previous config keeps running', problems: err.problems } };
-      }
-      throw err;
-    }
+    // Every worker reads the same file: they all take it or all keep the previous config.
+    const [answer] = await this.everywhere({ op: 'reload' });
+    if (answer === undefined) throw new Error('no worker answered the reload');
+    if (answer.reloaded) return { status: 200, body: { reloaded: true, changes: answer.outcome.changes, restartNeeded: answer.outcome.restartNeeded } };
+    return { status: 422, body: { reloaded: false, error: 'the config was rejected; the previous config keeps running', problems: answer.problems } };
   }
 
   private explain(req: IncomingMessage, query: URLSearchParams): unknown {

@@ -257,11 +257,6 @@ export class AdminMetrics {
     });
   }
 
-  /** The exposition text and its content type. */
-  async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
-  }
-
   private register(metric: ExternalHistogram): void {
     this.registry.registerMetric(metric as unknown as Metric);
   }

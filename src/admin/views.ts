@@ -71,7 +71,7 @@ export function poolsView(target: AdminTarget): PoolJson[] {
   return [...target.pools].map(([name, pool]) => poolView(target, name, pool));
 }
 
-export function statsView(target: AdminTarget, version: string): unknown {
+export function statsView(target: AdminTarget, version: string): Record<string, unknown> {
   const traffic = target.traffic;
   const now = Date.now();
   const totals = traffic.totals();
@@ -89,6 +89,7 @@ export function statsView(target: AdminTarget, version: string): unknown {
   const tunnels = traffic.tunnels;
   return {
     version,
+    pid: process.pid,
     startedAt: new Date(target.startedAt).toISOString(),
     uptimeSeconds: Math.floor((now - target.startedAt) / 1000),
     listeners: target.addresses(),
