@@ -1,9 +1,13 @@
 /** `portico` — the command line: flags and config in, a running proxy out; signals for reload and shutdown. */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './config/errors.js';
 import { loadConfig, parseCliArgs, USAGE } from './config/flags.js';
+import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { Portico } from './server.js';
+import { runPrimary, workerCount } from './workers/primary.js';
+import { configForWorker, workerRole, WorkerLink } from './workers/worker.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -28,13 +32,23 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write('config OK\n');
     return 0;
   }
-  const log = createLogger(config.log.level);
+  const workers = workerCount(config.workers);
+  if (workers > 1 && cluster.isPrimary) {
+    const primaryLog = createLogger(config.log.level);
+    void runPrimary({ count: workers, log: primaryLog, drainMs: config.shutdown.drain_timeout }).then((status) => process.exit(status));
+    return -1;
+  }
+  const role = workerRole();
+  const log = role === null ? createLogger(config.log.level) : createLogger(config.log.level).child({ worker: role.slot });
+  const share = (c: Config) => (role === null ? c : configForWorker(c, role));
+  const link = role === null ? undefined : new WorkerLink();
   let portico: Portico;
   try {
-    portico = await Portico.start(config, { log, loadConfig: args.configPath ? () => loadConfig(args) : undefined });
+    portico = await Portico.start(share(config), { log, loadConfig: args.configPath ? () => share(loadConfig(args)) : undefined, peers: link });
   } catch (err) {
     return reportStartupError(err);
   }
+  link?.attach(portico);
   process.on('SIGHUP', () => {
     try {
       portico.reload();
@@ -74,4 +88,8 @@ function reportStartupError(err: unknown): number {
 }
 
 const code = await main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;
+// A worker's IPC channel would keep it alive: it leaves at once (stderr, a pipe, is written synchronously).
+if (code >= 0) {
+  if (cluster.isWorker) process.exit(code);
+  process.exitCode = code;
+}

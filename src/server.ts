@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { AdminHandler } from './admin/admin-handler.js';
 import { BlockedLog } from './admin/blocked-log.js';
 import { diffConfig } from './admin/config-diff.js';
+import type { AdminPeers } from './admin/admin-commands.js';
 import type { AdminTarget, ReloadHistory, ReloadOutcome } from './admin/sources.js';
 import { StatsSummary } from './admin/stats-summary.js';
 import { TrafficStats, type TunnelKind } from './admin/traffic-stats.js';
@@ -26,6 +27,13 @@ export interface PorticoOptions {
   readonly log: Logger;
   /** Re-reads the config (file + flags) for a reload; absent when there is nothing to re-read. */
   readonly loadConfig?: () => Config;
+  /** With `--workers N` (src/workers): the other workers, for the admin API and cache invalidations. */
+  readonly peers?: WorkerPeers;
+}
+
+export interface WorkerPeers extends AdminPeers {
+  /** Told of every URL an unsafe request invalidated in this worker's cache. */
+  readonly announceInvalidation: (url: string) => void;
 }
 
 export interface ListeningAddresses {
@@ -53,6 +61,7 @@ export class Portico implements AdminTarget {
   private readonly listeners: Listener[] = [];
   private readonly log: Logger;
   private readonly loadConfig: (() => Config) | undefined;
+  private readonly peers: WorkerPeers | undefined;
   private readonly summary: StatsSummary;
   /** Set by close(): responses stop keeping connections alive. */
   private closing = false;
@@ -64,7 +73,8 @@ export class Portico implements AdminTarget {
   private constructor(config: Config, options: PorticoOptions) {
     this.log = options.log;
     this.loadConfig = options.loadConfig;
-    this.cache = createCache(config.cache, options.log);
+    this.peers = options.peers;
+    this.cache = createCache(config.cache, options.log, options.peers?.announceInvalidation);
     this.runtime = buildRuntime(config, this.runtimeDeps());
     this.summary = new StatsSummary(this, options.log);
   }
@@ -228,7 +238,7 @@ export class Portico implements AdminTarget {
     if (config.admin) {
       const server = createHttpServer({ ...serverOptions, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 });
       const exposed = !isLoopbackHost(config.admin.listen.host);
-      server.on('request', new AdminHandler(this, { exposed, log: this.log, version: VERSION }).handle);
+      server.on('request', new AdminHandler(this, { exposed, log: this.log, version: VERSION, peers: this.peers }).handle);
       await this.bind('admin', server, config.admin.listen, 'admin.listen');
     }
   }

@@ -1,4 +1,4 @@
-// The servers compared, each limited to one worker and configured for the same job.
+// The servers compared, each limited to one worker (but the Portico --workers row) and configured for the same job.
 // start(ctx, scenario) → { port, proc, access: 'reverse' | 'forward' }; throws with a reason on failure.
 import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -251,9 +251,18 @@ server_persistent_connections on
       return startPortico(ctx, scenario, { cache: false });
     },
   },
+
+  // Not limited to one worker: shows how Portico scales with --workers (one per core here).
+  'portico-workers': {
+    label: 'Portico --workers 2',
+    portico: true,
+    async start(ctx, scenario) {
+      return startPortico(ctx, scenario, { cache: true, workers: 2 });
+    },
+  },
 };
 
-async function startPortico(ctx, scenario, { cache }) {
+async function startPortico(ctx, scenario, { cache, workers = 1 }) {
   if (!ctx.portico.ok) throw new Error(ctx.portico.reason);
   const dir = peerDir(ctx, 'portico');
   const port = await freePort();
@@ -275,8 +284,9 @@ log:
     args = [cli, '--reverse', `127.0.0.1:${port}`, '--upstream', ctx.origin.url(''), '--log-level', 'warn'];
   }
   if (!cache) args.push('--no-cache');
+  if (workers > 1) args.push('--workers', String(workers));
   if (ctx.opts.profile) {
-    const profDir = path.join(ctx.opts.profile, `${scenario.id}-${cache ? 'portico' : 'portico-nocache'}`);
+    const profDir = path.join(ctx.opts.profile, `${scenario.id}-${workers > 1 ? 'portico-workers' : cache ? 'portico' : 'portico-nocache'}`);
     mkdirSync(profDir, { recursive: true });
     args.unshift('--cpu-prof', '--cpu-prof-dir', profDir);
   }

@@ -42,7 +42,7 @@ export function renderReport({ env, results }) {
   out.push(
     `- load: \`wrk -t1 -c${o.connections} -d${o.duration}s --latency\` (CONNECT rows: bench/lib/connect-load.mjs), ${o.warmup} s warm-up per server (it also fills the caches), ${o.rounds} measured round${o.rounds > 1 ? 's' : ''} per server interleaved across servers, median shown`,
   );
-  out.push('- every server is limited to one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`, Squid `workers 1`, Varnish `thread_pools=1`, one Node process); the origin is one nginx worker');
+  out.push('- every server is limited to one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`, Squid `workers 1`, Varnish `thread_pools=1`, one Node process) except the *Portico --workers 2* row, which shows how Portico scales; the origin is one nginx worker');
   if (!env.porticoBuild.ok) out.push(`- **Portico: ${env.porticoBuild.reason}**`);
   const foreign = results.flatMap((r) => r.rows.map((row) => row.foreignShare)).filter((x) => x !== null && x !== undefined);
   if (foreign.length) {

@@ -45,6 +45,8 @@ export interface HttpCacheOptions {
   readonly now?: () => number;
   /** How long a request waits for a concurrent request to the same URL before going upstream itself. */
   readonly collapseTimeoutMs?: number;
+  /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
+  readonly onInvalidate?: (url: string) => void;
 }
 
 /** Methods that are safe (RFC 9110 §9.2.1); any other method, known or not, invalidates (RFC 9111 §4.4). */
@@ -72,6 +74,7 @@ export class HttpCache implements CacheEngine {
   private readonly tagHeader: string;
   private readonly maxObjectSize: number;
   private readonly collapseTimeoutMs: number;
+  private readonly onInvalidate: ((url: string) => void) | undefined;
   /** URL → the request currently fetching it (miss or revalidation); others wait for it. */
   private readonly inFlight = new Map<string, Leader>();
   /** Entry keys with a background (stale-while-revalidate) revalidation under way. */
@@ -88,6 +91,7 @@ export class HttpCache implements CacheEngine {
     this.maxObjectSize = config.max_object_size;
     this.tagHeader = config.tag_header.toLowerCase();
     this.collapseTimeoutMs = options.collapseTimeoutMs ?? 10_000;
+    this.onInvalidate = options.onInvalidate;
     this.policy = {
       targetedFields: config.targeted_fields.map((f) => f.toLowerCase()),
       heuristicMaxMs: config.heuristic_max,
@@ -519,6 +523,7 @@ export class HttpCache implements CacheEngine {
       if (key !== null && originOf(key) === origin) targets.add(key);
     }
     for (const target of targets) {
+      this.onInvalidate?.(target);
       try {
         await this.store.deleteUrl(target);
       } catch (err) {
@@ -622,12 +627,12 @@ function withCacheStatus(err: unknown, params: CacheStatusParams): unknown {
 }
 
 /** Builds the cache for a config: null when caching is disabled. */
-export function createCache(config: CacheConfig, log: Logger): HttpCache | null {
+export function createCache(config: CacheConfig, log: Logger, onInvalidate?: (url: string) => void): HttpCache | null {
   if (!config.enabled) return null;
   const storeOptions = {
     maxBytes: config.max_size,
     maxEntryBytes: config.max_object_size + ENTRY_HEADER_ALLOWANCE,
   };
   const store: CacheStore = config.store === 'disk' && config.dir !== undefined ? new DiskStore(config.dir, storeOptions) : new MemoryStore(storeOptions);
-  return new HttpCache({ config, store, log });
+  return new HttpCache({ config, store, log, onInvalidate });
 }

@@ -21,6 +21,7 @@ Options:
   --cache-size SIZE    cache memory bound, e.g. 256mb (default 256mb)
   --no-cache           turn the cache off
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default info)
+  --workers N          serve with N processes (node:cluster), or "auto": one per CPU core (default 1)
   --check              validate the config and exit
   --help               show this help
   --version            print the version
@@ -57,6 +58,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'cache-size': { type: 'string' },
         'no-cache': { type: 'boolean' },
         'log-level': { type: 'string' },
+        workers: { type: 'string' },
         check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -101,6 +103,12 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (level !== undefined) {
     if (!(LOG_LEVELS as readonly string[]).includes(level)) problems.push(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
     overlay.log = { level };
+  }
+  const workers = values.workers;
+  if (workers !== undefined) {
+    if (workers === 'auto') overlay.workers = 'auto';
+    else if (/^[1-9][0-9]{0,3}$/.test(workers)) overlay.workers = Number(workers);
+    else problems.push(`--workers: expected a positive integer or "auto", got "${workers}"`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {

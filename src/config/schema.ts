@@ -265,8 +265,13 @@ const shutdown = z.strictObject({
   drain_timeout: duration.default(10_000),
 });
 
+/** `--workers`: how many processes serve the listeners; "auto" is one per CPU core. */
+const workersMessage = msg('a positive integer or "auto"');
+const workers = z.union([z.int(workersMessage).positive(workersMessage), z.literal('auto', workersMessage)], workersMessage);
+
 export const configSchema = z
   .strictObject({
+    workers: workers.default(1),
     reverse: reverse.optional(),
     pools: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, msg('a pool name of letters, digits, "_", "-" or "."')), pool).default({}),
     forward: forward.optional(),

@@ -3,21 +3,13 @@
  * request finish and exits 0, idle keep-alive connections do not hold the exit, the drain timeout
  * bounds a request that never ends, and SIGHUP reloads the file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startCli as startRunningCli, type RunningCli } from '../helpers/cli.js';
 import { request, waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { api, writeTempFile } from './helpers.js';
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly lines: Record<string, any>[];
-  readonly exited: Promise<number | null>;
-  readonly reverse: string;
-  readonly admin: string;
-}
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -47,35 +39,10 @@ log:
 `;
 }
 
-async function startCli(file: string): Promise<Running> {
-  const child = spawn(process.execPath, ['dist/cli.js', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, any>[] = [];
-  let buffer = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        lines.push({ msg: line });
-      }
-    }
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  cleanup.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const address = (name: string) => lines.find((l) => l.msg === 'listening' && l.listener === name)?.address as string | undefined;
-  await waitFor(() => address('reverse') !== undefined && address('admin') !== undefined, 10_000, `the CLI to listen (stderr: ${stderr})`);
-  return { child, lines, exited, reverse: `http://${address('reverse')}`, admin: `http://${address('admin')}` };
+async function startCli(file: string): Promise<RunningCli & { reverse: string; admin: string }> {
+  const cli = await startRunningCli(['--config', file], ['reverse', 'admin']);
+  cleanup.push(cli.stop);
+  return { ...cli, reverse: cli.urls.reverse!, admin: cli.urls.admin! };
 }
 
 describe('SIGTERM', () => {
