@@ -1,14 +1,12 @@
 /** The access log: one JSON line per request with what the issue lists; log.anonymize leaves out the client. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { request } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { reverseConfig, startPortico } from '../helpers/portico.js';
 import { recordingLogger } from '../balance/logs.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function origin(): Promise<Origin> {
   const o = await startOrigin((_req, res) => {

@@ -1,16 +1,14 @@
 /** Who may use the admin listener: the bearer token, loopback-only defaults, cross-site and rebinding guards. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { validateConfig } from '../../src/config/load.js';
 import { request } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { api, exposedAdmin, post } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function start(admin: Record<string, unknown>): Promise<{ p: RunningPortico; origin: Origin }> {
   const origin = await startOrigin((_req, res) => res.end('ok'));

@@ -5,22 +5,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startCli as startRunningCli, type RunningCli } from '../helpers/cli.js';
 import { request, waitFor } from '../helpers/http.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import type { Origin } from '../helpers/origin.js';
 import { api, writeTempFile } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function origin(handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
-  const o = await startOrigin(handler);
-  cleanup.push(() => o.close());
-  return o;
-}
+const cleanup = cleanupAfterEach();
 
 function configYaml(servers: readonly string[], drain = '10s'): string {
   return `reverse:
@@ -47,7 +39,7 @@ async function startCli(file: string): Promise<RunningCli & { reverse: string; a
 
 describe('SIGTERM', () => {
   it('lets a slow in-flight request complete, closes its keep-alive connection, refuses new ones, exits 0', async () => {
-    const slow = await origin((req, res) => {
+    const slow = await cleanup.origin((req, res) => {
       if (req.url === '/slow') setTimeout(() => res.end('finished'), 700);
       else res.end('quick');
     });
@@ -78,7 +70,7 @@ describe('SIGTERM', () => {
   });
 
   it('cuts a request that outlives shutdown.drain_timeout and still exits 0', async () => {
-    const hang = await origin(() => {
+    const hang = await cleanup.origin(() => {
       /* never answers */
     });
     const p = await startCli(writeTempFile('portico.yaml', configYaml([hang.url], '300ms')));
@@ -95,8 +87,8 @@ describe('SIGTERM', () => {
 
 describe('SIGHUP', () => {
   it('re-reads the file: a broken one is logged and ignored, a good one adds the backend', async () => {
-    const a = await origin((_req, res) => res.end('a'));
-    const b = await origin((_req, res) => res.end('b'));
+    const a = await cleanup.origin((_req, res) => res.end('a'));
+    const b = await cleanup.origin((_req, res) => res.end('b'));
     const file = writeTempFile('portico.yaml', configYaml([a.url]));
     const p = await startCli(file);
     writeFileSync(file, 'pools: [1, 2');

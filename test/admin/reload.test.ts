@@ -3,18 +3,16 @@
  * every problem; a good one swaps in without a failed request, keeping health state and the cache.
  */
 import { writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readConfigFile, validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { Portico } from '../../src/server.js';
 import { request, waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { api, post, writeTempFile } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function origin(name: string): Promise<Origin> {
   const o = await startOrigin((req, res) => {

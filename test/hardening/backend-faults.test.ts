@@ -3,17 +3,15 @@
  * read two ways. Each test checks what the client sees, what the cache kept, and what the pool learnt.
  */
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Pool } from '../../src/balance/pool.js';
 import type { HttpCache } from '../../src/cache/http-cache.js';
 import { request, waitFor } from '../helpers/http.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
 import { answerWith, blackHole, faultOrigin, fetchOutcome, rawOrigin, type FaultOrigin } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 function later<T extends { close(): Promise<void> }>(thing: T): T {
   cleanup.push(() => thing.close());

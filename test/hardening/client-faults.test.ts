@@ -6,16 +6,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Pool } from '../../src/balance/pool.js';
 import { request, waitFor } from '../helpers/http.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
 import { faultOrigin, type FaultOrigin } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function setup(handler: (req: IncomingMessage, res: ServerResponse) => unknown, cache = true): Promise<{ origin: FaultOrigin; p: RunningPortico; pool: Pool }> {
   const origin = await faultOrigin(handler);

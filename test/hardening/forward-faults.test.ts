@@ -5,16 +5,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { connectThrough } from '../forward/helpers.js';
 import { answerWith, blackHole, closed, faultOrigin, fetchOutcome, rawOrigin, type Outcome } from './helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 function later<T extends { close(): Promise<void> }>(thing: T): T {
   cleanup.push(() => thing.close());

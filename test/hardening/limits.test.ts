@@ -2,17 +2,15 @@
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { writeFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { request } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { selfSignedCert } from '../helpers/tls.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function echoOrigin(): Promise<Origin> {
   const o = await startOrigin((req, res, body) => {

@@ -6,17 +6,15 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { request, waitFor } from '../helpers/http.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
 import { selfSignedCert } from '../helpers/tls.js';
 import { faultOrigin, rawOrigin, type FaultOrigin } from '../hardening/helpers.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function origin(handler?: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<FaultOrigin> {
   const o = await faultOrigin(handler);

@@ -1,13 +1,11 @@
 /** Dead, failing and unhealthy backends: retries, passive and active health, 502/503 bodies. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { request, waitFor } from '../helpers/http.js';
 import { deadAddress, startOrigin, type Origin } from '../helpers/origin.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
+const cleanup = cleanupAfterEach();
 
 async function origin(name: string): Promise<Origin> {
   const o = await startOrigin((_req, res) => res.end(name));

@@ -8,23 +8,15 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { api, post, writeTempFile } from '../admin/helpers.js';
 import { startCli, type RunningCli } from '../helpers/cli.js';
 import { request, waitFor } from '../helpers/http.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import type { Origin } from '../helpers/origin.js';
+import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const run = promisify(execFile);
-const cleanup: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function origin(handler: Parameters<typeof startOrigin>[0]): Promise<Origin> {
-  const o = await startOrigin(handler);
-  cleanup.push(() => o.close());
-  return o;
-}
+const cleanup = cleanupAfterEach();
 
 function configYaml(server: string, extra = ''): string {
   return `workers: 2
@@ -62,7 +54,7 @@ async function stats(admin: string): Promise<Record<string, any> & { workers: Wo
 /** An origin whose page is cacheable for a minute and changes version with every POST. */
 async function versionedOrigin(): Promise<Origin> {
   let version = 1;
-  return origin((req, res) => {
+  return cleanup.origin((req, res) => {
     if (req.method === 'POST') {
       version++;
       res.end('changed');
@@ -87,7 +79,7 @@ async function cachedInBothWorkers(p: Workers, url: string): Promise<void> {
 
 describe('--workers 2', () => {
   it('spreads connections over both workers; /api/stats and /metrics count every worker', async () => {
-    const o = await origin((_req, res) => res.end('hello'));
+    const o = await cleanup.origin((_req, res) => res.end('hello'));
     const p = await startWorkers(writeTempFile('portico.yaml', configYaml(o.url, '')));
     for (let i = 0; i < 10; i++) expect((await request(`${p.reverse}/nc/${i}`)).body).toBe('hello');
 
@@ -132,7 +124,7 @@ describe('--workers 2', () => {
   });
 
   it('a worker that dies is replaced, and requests keep being answered', async () => {
-    const o = await origin((_req, res) => res.end('hello'));
+    const o = await cleanup.origin((_req, res) => res.end('hello'));
     const p = await startWorkers(writeTempFile('portico.yaml', configYaml(o.url)));
     const before = (await stats(p.admin)).workers.map((w) => w.pid);
     process.kill(before[1]!, 'SIGKILL');
@@ -145,8 +137,8 @@ describe('--workers 2', () => {
   });
 
   it('SIGHUP to the primary reloads every worker; SIGTERM stops them all and exits 0', async () => {
-    const a = await origin((_req, res) => res.end('a'));
-    const b = await origin((_req, res) => res.end('b'));
+    const a = await cleanup.origin((_req, res) => res.end('a'));
+    const b = await cleanup.origin((_req, res) => res.end('b'));
     const file = writeTempFile('portico.yaml', configYaml(a.url));
     const p = await startWorkers(file);
     writeFileSync(file, configYaml(b.url));
@@ -168,7 +160,7 @@ describe('--workers 2', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => new Promise((resolve) => taken.close(() => resolve())));
     const port = (taken.address() as { port: number }).port;
-    const o = await origin((_req, res) => res.end('hello'));
+    const o = await cleanup.origin((_req, res) => res.end('hello'));
     const failed = await run(process.execPath, ['dist/cli.js', '--workers', '2', '--reverse', `127.0.0.1:${port}`, '--upstream', o.url]).catch(
       (err: { code: number; stderr: string }) => err,
     );
