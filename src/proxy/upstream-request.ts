@@ -47,7 +47,8 @@ export interface OutboundRequest {
  */
 export const UPSTREAM_IDLE_KEEPALIVE_MS = 4_000;
 
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Methods whose request may be sent twice (RFC 9110 §9.2.2): a failed one may be tried again. */
+export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Sends `out` to `target`. `onRequest` receives the ClientRequest so the caller can abort it. */
 export function sendUpstream(

@@ -10,8 +10,8 @@ import type { Pool } from '../balance/pool.js';
 import type { BalanceRequest } from '../balance/types.js';
 import type { UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
 import { ProxyError, upstreamError } from '../proxy/errors.js';
-import { withOverrides, type Timeouts } from '../proxy/upstream-request.js';
-import { backendLabel, sendToBackend, type BackendRequest } from './backend-client.js';
+import { withOverrides, type OutboundRequest, type Timeouts } from '../proxy/upstream-request.js';
+import { backendLabel, sendToBackend } from './backend-client.js';
 
 export interface PoolRequest {
   readonly pool: Pool;
@@ -30,7 +30,7 @@ export interface PoolRequest {
 export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOverrides | null): Promise<UpstreamResponse> {
   const { pool } = request;
   // The request as the door built it, or with the cache's changes (a copy).
-  const out: BackendRequest =
+  const out: OutboundRequest =
     overrides === null
       ? request
       : { method: overrides.method ?? request.method, path: request.path, headers: withOverrides(request.headers, overrides), body: request.body };
