@@ -15,7 +15,7 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { cacheKeyUrl } from '../cache/cache-key.js';
-import type { CacheEngine, UpstreamFetch } from '../cache/types.js';
+import type { CacheEngine, UpstreamFetch, UpstreamOverrides } from '../cache/types.js';
 import type { ForwardConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
@@ -26,9 +26,10 @@ import { exchange, logWhenDone, newExchangeRecord, type ExchangeRecord } from '.
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { admitBody, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
-import { sendUpstream, withOverrides, type OutboundRequest, type Timeouts, type UpstreamTarget } from '../proxy/upstream-request.js';
+import { sendWithUndici } from '../proxy/undici-exchange.js';
+import { sendUpstream, withOverrides, type OutboundRequest, type Timeouts } from '../proxy/upstream-request.js';
 import { DestinationGuard, type OwnListener } from './destination-guard.js';
-import { OriginConnector } from './origin-connector.js';
+import { OriginConnector, type OriginTarget } from './origin-connector.js';
 import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
 import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
 import { ProxyAuthenticator } from './proxy-auth.js';
@@ -111,6 +112,7 @@ export class ForwardProxy {
       env: options.env ?? process.env,
       log: options.log,
       ownAddress: config.listen,
+      connectMs: config.timeouts.connect,
       lookup: options.lookup,
       guard: this.guard,
     });
@@ -242,15 +244,22 @@ export class ForwardProxy {
     void exchange(req, res, record, this.cache, cacheKey, fetch);
   }
 
-  private fetcher(upstream: UpstreamTarget & { readonly proxied: boolean }, outbound: OutboundRequest, res: ServerResponse): UpstreamFetch {
+  private fetcher(upstream: OriginTarget, outbound: OutboundRequest, res: ServerResponse): UpstreamFetch {
     const timeouts = this.timeouts;
-    const chained = upstream.proxied;
+    const withChanges = (overrides: UpstreamOverrides | null): OutboundRequest =>
+      overrides === null
+        ? outbound
+        : { method: overrides.method ?? outbound.method, path: outbound.path, headers: withOverrides(outbound.headers, overrides), body: outbound.body };
+    if (upstream.direct) {
+      const route = upstream.route;
+      return (overrides) => sendWithUndici(this.connector.directDispatcher(), route, withChanges(overrides), timeouts, res);
+    }
     const onRequest = (request: ClientRequest) => {
       res.once('close', () => {
         if (!res.writableFinished) request.destroy();
       });
       // A proxy agent hands out its socket only once the upstream proxy is reached: bound that wait too.
-      if (chained && !request.socket) {
+      if (!request.socket) {
         const timer = setTimeout(() => {
           request.destroy(new ProxyError('connection_timeout', `${upstream.label}: no connection within ${timeouts.connectMs} ms`, { retryable: true }));
         }, timeouts.connectMs);
@@ -258,15 +267,7 @@ export class ForwardProxy {
         request.once('close', () => clearTimeout(timer));
       }
     };
-    return (overrides) =>
-      sendUpstream(
-        upstream,
-        overrides === null
-          ? outbound
-          : { method: overrides.method ?? outbound.method, path: outbound.path, headers: withOverrides(outbound.headers, overrides), body: outbound.body },
-        timeouts,
-        onRequest,
-      );
+    return (overrides) => sendUpstream(upstream.target, withChanges(overrides), timeouts, onRequest);
   }
 
   /**

@@ -9,17 +9,21 @@ import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions, type Reque
 import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyAgent, proxies } from 'proxy-agent';
+import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { ConfigError } from '../config/errors.js';
 import type { ListenAddress } from '../config/units.js';
 import type { Logger } from '../log.js';
 import { normalizeHost } from '../policy/host-matcher.js';
 import { ProxyError, upstreamError } from '../proxy/errors.js';
+import { POOL_OPTIONS, upstreamConnector, type ConnectionWaiters, type UndiciRoute } from '../proxy/undici-exchange.js';
 import { UPSTREAM_IDLE_KEEPALIVE_MS, type UpstreamTarget } from '../proxy/upstream-request.js';
 import type { DestinationGuard } from './destination-guard.js';
 import { chooseUpstreamProxy, redactProxyUrl, UPSTREAM_PROXY_PROTOCOLS, type ProxyChoice } from './proxy-env.js';
 
 export interface OriginConnectorOptions {
   readonly upstreamProxy: string | undefined;
+  /** forward.timeouts.connect, for direct connections. */
+  readonly connectMs: number;
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   /** This proxy's own listen address: an upstream proxy pointing back at it would loop forever. */
@@ -45,6 +49,14 @@ export interface TunnelConnection {
 
 type TunnelAgent = { connect(req: ClientRequest, opts: object): unknown; destroy(): void };
 
+/**
+ * Where a relayed request goes: straight to the origin over undici (one keep-alive Pool per origin), or
+ * through the upstream proxy over node:http and proxy-agent.
+ */
+export type OriginTarget =
+  | { readonly direct: true; readonly label: string; readonly route: UndiciRoute }
+  | { readonly direct: false; readonly label: string; readonly target: UpstreamTarget };
+
 /** Idle pooled connections close before the origin closes them, so none is reused as it closes. */
 const AGENT_OPTIONS = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo', timeout: UPSTREAM_IDLE_KEEPALIVE_MS } as const;
 
@@ -52,6 +64,11 @@ export class OriginConnector {
   /** True when some traffic goes through an upstream proxy. */
   readonly chained: boolean;
   readonly choice: ProxyChoice;
+  /** Direct relayed requests, to any origin. */
+  private readonly direct: UndiciAgent;
+  private readonly directWaiters: ConnectionWaiters = { waiting: 0 };
+  private readonly connectDirect: ReturnType<typeof upstreamConnector>;
+  /** For proxy-agent only (a host its proxy function exempts); direct requests go through `direct`. */
   private readonly directHttp: HttpAgent;
   private readonly directHttps: HttpsAgent;
   private readonly lookup: LookupFunction | undefined;
@@ -64,6 +81,8 @@ export class OriginConnector {
     this.lookup = options.lookup;
     this.guard = options.guard;
     const lookupFor = (port: number) => this.lookupFor(port);
+    this.connectDirect = upstreamConnector(options.connectMs, this.directWaiters, lookupFor);
+    this.direct = new UndiciAgent({ ...POOL_OPTIONS, connect: this.connectDirect });
     this.directHttp = new CheckedHttpAgent(AGENT_OPTIONS, lookupFor);
     this.directHttps = new CheckedHttpsAgent(AGENT_OPTIONS, lookupFor);
     let choice = chooseUpstreamProxy(options.upstreamProxy, options.env);
@@ -103,18 +122,26 @@ export class OriginConnector {
     return proxy;
   }
 
-  /** Where a relayed request goes: `hostname` without brackets. */
-  target(scheme: 'http' | 'https', hostname: string, port: number, origin: string): UpstreamTarget & { readonly proxied: boolean } {
-    const https = scheme === 'https';
+  /** Where a relayed request goes: `hostname` without brackets, `origin` as `http://host:port`. */
+  target(scheme: 'http' | 'https', hostname: string, port: number, origin: string): OriginTarget {
     const proxy = this.proxyAgent === null ? null : this.proxyFor(scheme, hostname, port);
-    return {
-      protocol: https ? 'https:' : 'http:',
-      hostname,
-      port,
-      agent: proxy === null ? (https ? this.directHttps : this.directHttp) : this.proxyAgent!,
-      label: proxy === null ? origin : `${origin} via ${redactProxyUrl(proxy)}`,
-      proxied: proxy !== null,
-    };
+    if (proxy === null) {
+      return { direct: true, label: origin, route: { label: origin, origin, servername: hostname, waiters: this.directWaiters, onBodyDone: null } };
+    }
+    const label = `${origin} via ${redactProxyUrl(proxy)}`;
+    return { direct: false, label, target: { protocol: scheme === 'https' ? 'https:' : 'http:', hostname, port, agent: this.proxyAgent!, label } };
+  }
+
+  /**
+   * The dispatcher for a direct request: the shared one, or — once this connector is stopped (a reload
+   * retired it while the request waited, e.g. for a collapsed fetch) — one of its own, closed after it.
+   */
+  directDispatcher(): Dispatcher {
+    if (!this.stopped) return this.direct;
+    const oneOff = new UndiciAgent({ ...POOL_OPTIONS, connect: this.connectDirect });
+    // close() lets the request just dispatched finish first; it only rejects for an agent already closed.
+    queueMicrotask(() => void oneOff.close().catch(() => undefined));
+    return oneOff;
   }
 
   /**
@@ -132,6 +159,7 @@ export class OriginConnector {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    void this.direct.close().catch(() => undefined);
     for (const agent of [this.directHttp, this.directHttps]) {
       closeIdle(agent);
       agent.on('free', (socket: Socket) => socket.destroy());

@@ -74,8 +74,8 @@ function splitHostPort(authority: string, defaultPort: number): ConnectTarget | 
     host = colon < 0 ? authority : authority.slice(0, colon);
     portText = colon < 0 ? undefined : authority.slice(colon + 1);
   }
-  const hostname = normalizeHost(host);
-  if (hostname === '' || (!isHostName(hostname) && isIP(hostname) === 0)) return null;
+  const hostname = canonicalIPv4(normalizeHost(host));
+  if (hostname === null || hostname === '' || (!isHostName(hostname) && isIP(hostname) === 0)) return null;
   let port = defaultPort;
   if (portText !== undefined && portText !== '') {
     if (!/^\d{1,5}$/.test(portText)) return null;
@@ -83,4 +83,22 @@ function splitHostPort(authority: string, defaultPort: number): ConnectTarget | 
   }
   if (port < 1 || port > 65535) return null;
   return { hostname, port };
+}
+
+/** A last label that makes a host name an IPv4 address for URL parsers and resolvers alike. */
+const NUMERIC_LABEL = /(?:^|\.)(?:0x[0-9a-f]*|[0-9]+)\.?$/i;
+
+/**
+ * `127.1`, `2130706433`, `0x7f.0.0.1`: other spellings of an IPv4 address, which resolvers and URL
+ * parsers turn into 127.0.0.1. They become that address here, so that access rules and the destination
+ * checks see what will be connected to. Null for a numeric host that is no address (`1.2.3.4.5`).
+ */
+function canonicalIPv4(hostname: string): string | null {
+  if (isIP(hostname) !== 0 || !NUMERIC_LABEL.test(hostname)) return hostname;
+  try {
+    const parsed = new URL(`http://${hostname}/`).hostname;
+    return isIP(parsed) === 4 ? parsed : null;
+  } catch {
+    return null;
+  }
 }

@@ -57,8 +57,8 @@ export function upstreamConnector(
   lookupFor?: (port: number) => LookupFunction | undefined,
 ): buildConnector.connector {
   const options = { timeout: connectMs, keepAlive: true, keepAliveInitialDelay: 1_000 };
-  const plain = buildConnector(options);
-  const byLookup = new Map<LookupFunction, buildConnector.connector>();
+  const plain = { connect: buildConnector(options), lookup: undefined as LookupFunction | undefined };
+  const byPort = new Map<number, typeof plain>();
   return (target, callback) => {
     // undici (v7, nodejs/undici#5845) puts a request aborted in flight back in its queue and opens a
     // connection for it before noticing it was aborted; that connection would sit idle. No request of
@@ -69,15 +69,21 @@ export function upstreamConnector(
     }
     const tls = target.protocol === 'https:';
     const port = Number(target.port) || (tls ? 443 : 80);
-    const lookup = lookupFor?.(port);
-    let connect = plain;
-    if (lookup !== undefined) {
-      connect = byLookup.get(lookup) ?? buildConnector({ ...options, lookup } as buildConnector.BuildOptions);
-      byLookup.set(lookup, connect);
+    let checked = lookupFor === undefined ? plain : byPort.get(port);
+    if (checked === undefined) {
+      const lookup = lookupFor!(port);
+      checked = lookup === undefined ? plain : { connect: buildConnector({ ...options, lookup } as buildConnector.BuildOptions), lookup };
+      byPort.set(port, checked);
     }
+    const { connect, lookup } = checked;
     const host = target.hostname;
-    const servername = tls && isIP(host.startsWith('[') ? host.slice(1, -1) : host) === 0 ? host : undefined;
-    connect(tls ? { ...target, servername } : target, callback);
+    const address = host.startsWith('[') ? host.slice(1, -1) : host;
+    const literal = isIP(address) !== 0;
+    const open = () => connect(tls && !literal ? { ...target, servername: host } : { ...target, servername: undefined }, callback);
+    // undici hands over host names parsed as URLs ("127.1" is already 127.0.0.1), and net skips the
+    // lookup for an address: the checks that the lookup makes run here for it.
+    if (lookup !== undefined && literal) lookup(address, {}, (err) => (err ? callback(err, null) : open()));
+    else open();
   };
 }
 

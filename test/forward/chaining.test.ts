@@ -157,11 +157,11 @@ describe('HTTP_PROXY / HTTPS_PROXY / NO_PROXY', () => {
 
   it('refuses an upstream proxy that is this proxy itself (config: error; environment: ignored)', () => {
     const own = { host: '127.0.0.1', port: 3128 };
-    expect(() => new OriginConnector({ upstreamProxy: 'http://localhost:3128', env: {}, log: silentLogger, ownAddress: own })).toThrow(ConfigError);
-    expect(() => new OriginConnector({ upstreamProxy: 'http://localhost:3128', env: {}, log: silentLogger, ownAddress: own })).toThrow(/forward\.upstream_proxy: expected another proxy/);
-    const fromEnv = new OriginConnector({ upstreamProxy: undefined, env: { http_proxy: '127.0.0.1:3128' }, log: silentLogger, ownAddress: own });
+    expect(() => new OriginConnector({ upstreamProxy: 'http://localhost:3128', env: {}, log: silentLogger, ownAddress: own, connectMs: 1_000 })).toThrow(ConfigError);
+    expect(() => new OriginConnector({ upstreamProxy: 'http://localhost:3128', env: {}, log: silentLogger, ownAddress: own, connectMs: 1_000 })).toThrow(/forward\.upstream_proxy: expected another proxy/);
+    const fromEnv = new OriginConnector({ upstreamProxy: undefined, env: { http_proxy: '127.0.0.1:3128' }, log: silentLogger, ownAddress: own, connectMs: 1_000 });
     expect(fromEnv.chained).toBe(false);
-    const other = new OriginConnector({ upstreamProxy: undefined, env: { http_proxy: '127.0.0.1:3129' }, log: silentLogger, ownAddress: own });
+    const other = new OriginConnector({ upstreamProxy: undefined, env: { http_proxy: '127.0.0.1:3129' }, log: silentLogger, ownAddress: own, connectMs: 1_000 });
     expect(other.chained).toBe(true);
     other.stop();
   });

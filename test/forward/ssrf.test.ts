@@ -134,15 +134,16 @@ describe('forward.deny_private', () => {
     expect(echoConnections).toBe(before);
   });
 
-  it('catches numeric host spellings that only the resolver understands (127.1, 2130706433)', async () => {
-    // No fake lookup here: the system resolver turns these into 127.0.0.1 without any DNS traffic.
-    const system = await startForward({ deny_private: true });
+  it('reads numeric host spellings (127.1, 2130706433, 0x7f.1) as the address they stand for', async () => {
+    // Resolvers and URL parsers (undici's too) turn these into 127.0.0.1: so do the rules and checks.
+    const system = await startForward({ deny_private: true, connect_ports: [echoPort] });
     const allowing = await startForward({});
     try {
-      for (const host of ['127.1', '2130706433']) {
+      for (const host of ['127.1', '2130706433', '0x7f.1']) {
         const refused = await viaProxy(system.url, `http://${host}:${origin.port}/numeric`);
         expect(`${host} → ${refused.status}`).toBe(`${host} → 403`);
-        expect(refused.body).toContain(`${host}:${origin.port} resolves to 127.0.0.1, which is a private`);
+        expect(refused.body).toContain(`127.0.0.1:${origin.port} is a private`);
+        expect((await connectThrough(system.port, `${host}:${echoPort}`)).status).toBe(403);
         const allowed = await viaProxy(allowing.url, `http://${host}:${origin.port}/numeric`);
         expect(`${host} → ${allowed.status}`).toBe(`${host} → 200`);
       }

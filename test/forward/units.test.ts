@@ -20,11 +20,14 @@ describe('parseAbsoluteTarget', () => {
     ['http://[::1]:8080/x', { hostname: '::1', port: 8080, authority: '[::1]:8080' }],
     ['http://127.0.0.1:3000/p', { hostname: '127.0.0.1', port: 3000, authority: '127.0.0.1:3000' }],
     ['http://example.com./', { hostname: 'example.com' }],
+    ['http://127.1:8080/', { hostname: '127.0.0.1', authority: '127.0.0.1:8080', origin: 'http://127.0.0.1:8080' }],
+    ['http://2130706433/', { hostname: '127.0.0.1' }],
+    ['http://0x7f.0.0.1/', { hostname: '127.0.0.1' }],
   ])('%s', (url, expected) => {
     expect(parseAbsoluteTarget(url)).toMatchObject(expected);
   });
 
-  it.each(['/relative', 'ftp://example.com/', 'http:///path', 'http://exa mple.com/', 'http://example.com:99999/', 'http://[zz]/', 'http://bad_host!/'])('rejects %s', (url) => {
+  it.each(['/relative', 'ftp://example.com/', 'http:///path', 'http://exa mple.com/', 'http://example.com:99999/', 'http://[zz]/', 'http://bad_host!/', 'http://1.2.3.4.5/', 'http://a.1/'])('rejects %s', (url) => {
     expect(parseAbsoluteTarget(url)).toBeNull();
   });
 });
@@ -35,6 +38,7 @@ describe('parseConnectTarget', () => {
     ['EXAMPLE.com:8443', { hostname: 'example.com', port: 8443 }],
     ['[2001:db8::1]:443', { hostname: '2001:db8::1', port: 443 }],
     ['10.0.0.1:22', { hostname: '10.0.0.1', port: 22 }],
+    ['10.1:22', { hostname: '10.0.0.1', port: 22 }],
   ])('%s', (authority, expected) => {
     expect(parseConnectTarget(authority)).toEqual(expected);
   });
