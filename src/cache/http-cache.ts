@@ -99,9 +99,19 @@ export class HttpCache implements CacheEngine {
     };
   }
 
-  async handle(req: CacheRequest, fetch: UpstreamFetch): Promise<CacheReply> {
+  /**
+   * A reply from a store that answers synchronously (the memory store) comes back as it is, not in a
+   * promise, so that the pipeline writes a hit in the same tick; failures are always rejections.
+   */
+  handle(req: CacheRequest, fetch: UpstreamFetch): CacheReply | Promise<CacheReply> {
     const method = req.method;
-    if (method === 'GET' || method === 'HEAD') return this.lookup(req, fetch, requestDirectives(req.headers), true);
+    if (method === 'GET' || method === 'HEAD') {
+      try {
+        return this.lookup(req, fetch, requestDirectives(req.headers), true);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     if (SAFE_METHODS.has(method)) return this.forward(req, fetch, 'method');
     return this.unsafe(req, fetch);
   }
@@ -142,18 +152,39 @@ export class HttpCache implements CacheEngine {
   // ---------------------------------------------------------------------------------------------
   // GET and HEAD
 
-  private async lookup(req: CacheRequest, fetch: UpstreamFetch, directives: RequestDirectives, mayWait: boolean, collapsedFrom?: ForwardReason): Promise<CacheReply> {
+  /** Answers synchronously when the store does; on that path an only-if-cached miss throws (handle() makes it a rejection). */
+  private lookup(req: CacheRequest, fetch: UpstreamFetch, directives: RequestDirectives, mayWait: boolean, collapsedFrom?: ForwardReason): CacheReply | Promise<CacheReply> {
     if (directives.noStore) return this.forward(req, fetch, 'request', 'request-no-store');
     if (hasOriginOnlyPreconditions(req.headers)) return this.fetchFull(req, fetch, directives, 'request', null);
+    const variants = this.readVariants(req.url);
+    if (variants instanceof Promise) return variants.then((v) => this.answer(req, fetch, directives, v, mayWait, collapsedFrom));
+    return this.answer(req, fetch, directives, variants, mayWait, collapsedFrom);
+  }
 
-    let variants: StoredResponse[];
+  /** A store that cannot be read is a miss, never a failed request. */
+  private readVariants(url: string): StoredResponse[] | Promise<StoredResponse[]> {
     try {
-      variants = await this.store.variants(req.url);
+      const variants = this.store.variants(url);
+      return variants instanceof Promise ? variants.catch((err: unknown) => this.readFailed(err, url)) : variants;
     } catch (err) {
-      // A store that cannot be read is a miss, never a failed request.
-      this.log.warn({ err, url: req.url }, 'cache store read failed');
-      variants = [];
+      return this.readFailed(err, url);
     }
+  }
+
+  private readFailed(err: unknown, url: string): StoredResponse[] {
+    this.log.warn({ err, url }, 'cache store read failed');
+    return [];
+  }
+
+  /** Answers from the stored variants of the URL: a stored response, a revalidation, or the upstream. */
+  private answer(
+    req: CacheRequest,
+    fetch: UpstreamFetch,
+    directives: RequestDirectives,
+    variants: readonly StoredResponse[],
+    mayWait: boolean,
+    collapsedFrom: ForwardReason | undefined,
+  ): CacheReply | Promise<CacheReply> {
     const entry = selectVariant(variants, req.headers);
     const now = this.now();
     if (entry === undefined) {
@@ -161,10 +192,7 @@ export class HttpCache implements CacheEngine {
       if (directives.onlyIfCached) throw onlyIfCachedMiss(fwd);
       if (mayWait && this.canCollapse(req, directives)) {
         const leader = this.inFlight.get(req.url);
-        if (leader !== undefined) {
-          await this.waitFor(leader);
-          return this.lookup(req, fetch, directives, false, fwd);
-        }
+        if (leader !== undefined) return this.lookupAfter(leader, req, fetch, directives, fwd);
       }
       this.misses++;
       return this.fetchFull(req, fetch, directives, fwd, null);
@@ -185,15 +213,18 @@ export class HttpCache implements CacheEngine {
         if (directives.onlyIfCached) throw onlyIfCachedMiss('stale');
         if (verdict === 'revalidate' && mayWait && this.canCollapse(req, directives)) {
           const leader = this.inFlight.get(req.url);
-          if (leader !== undefined) {
-            await this.waitFor(leader);
-            return this.lookup(req, fetch, directives, false, 'stale');
-          }
+          if (leader !== undefined) return this.lookupAfter(leader, req, fetch, directives, 'stale');
         }
         this.misses++;
         return this.revalidate(req, fetch, directives, entry, variants, verdict === 'revalidate' ? 'stale' : 'request');
       }
     }
+  }
+
+  /** Waits for the request that is fetching the URL, then looks again (without waiting a second time). */
+  private async lookupAfter(leader: Leader, req: CacheRequest, fetch: UpstreamFetch, directives: RequestDirectives, fwd: ForwardReason): Promise<CacheReply> {
+    await this.waitFor(leader);
+    return this.lookup(req, fetch, directives, false, fwd);
   }
 
   /** Revalidates a stored response with the origin (RFC 9111 §4.3). */

@@ -36,11 +36,13 @@ export class MemoryStore implements CacheStore {
     return this.getSync(key);
   }
 
-  async variants(url: string): Promise<StoredResponse[]> {
+  variants(url: string): StoredResponse[] {
     const keys = this.byUrl.get(url);
     if (keys === undefined) return [];
     const out: StoredResponse[] = [];
-    for (const key of [...keys]) {
+    // No copy of the set needed: getSync may drop an expired key from it, and a Set iterator skips
+    // deleted entries.
+    for (const key of keys) {
       const entry = this.getSync(key);
       if (entry !== undefined) out.push(entry);
     }

@@ -31,8 +31,11 @@ export interface StoreOptions {
 export interface CacheStore {
   /** The entry stored under `key` (marking it recently used), or undefined. */
   get(key: string): Promise<StoredResponse | undefined>;
-  /** Every stored variant of a URL (primary key), most recently stored last. */
-  variants(url: string): Promise<StoredResponse[]>;
+  /**
+   * Every stored variant of a URL (primary key), most recently stored last. A store that keeps its
+   * entries in memory answers synchronously, so that a cache hit costs no promise and no microtask.
+   */
+  variants(url: string): StoredResponse[] | Promise<StoredResponse[]>;
   /** Stores (or replaces) an entry; false when it was refused (too big). */
   set(entry: StoredResponse): Promise<boolean>;
   delete(key: string): Promise<boolean>;

@@ -72,5 +72,6 @@ export interface CacheStats {
 
 /** What the pipeline needs of the cache engine (implemented by HttpCache). */
 export interface CacheEngine {
-  handle(req: CacheRequest, fetch: UpstreamFetch): Promise<CacheReply>;
+  /** A reply at hand (e.g. a hit in the memory store) may come back as it is, without a promise. */
+  handle(req: CacheRequest, fetch: UpstreamFetch): CacheReply | Promise<CacheReply>;
 }

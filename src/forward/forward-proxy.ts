@@ -11,11 +11,11 @@
  * tunnel. Names are checked again after DNS, by the lookup each origin connection uses
  * (DestinationGuard, DNS-rebinding safe).
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { cacheKeyUrl } from '../cache/cache-key.js';
-import type { CacheEngine, UpstreamFetch, UpstreamOverrides } from '../cache/types.js';
+import type { CacheEngine } from '../cache/types.js';
 import type { ForwardConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
@@ -23,13 +23,12 @@ import { HeaderPolicy } from '../policy/header-policy.js';
 import { RuleSet, type BlockedRequest, type RuleVerdict } from '../policy/rules.js';
 import { ProxyError } from '../proxy/errors.js';
 import { exchange, logWhenDone, newExchangeRecord, type ExchangeRecord } from '../proxy/exchange.js';
-import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
-import { admitBody, requestBody, type RequestGuard } from '../proxy/request-guard.js';
+import { admitBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
-import { sendWithUndici } from '../proxy/undici-exchange.js';
-import { sendUpstream, withOverrides, type OutboundRequest, type Timeouts } from '../proxy/upstream-request.js';
+import type { Timeouts } from '../proxy/upstream-request.js';
 import { DestinationGuard, type OwnListener } from './destination-guard.js';
-import { OriginConnector, type OriginTarget } from './origin-connector.js';
+import { OriginCall, type OriginCallSettings } from './origin-call.js';
+import { OriginConnector } from './origin-connector.js';
 import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
 import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
 import { ProxyAuthenticator } from './proxy-auth.js';
@@ -81,6 +80,7 @@ export class ForwardProxy {
   private readonly connectPorts: ReadonlySet<number>;
   private readonly auth: ProxyAuthenticator | null;
   private readonly timeouts: Timeouts;
+  private readonly originCallSettings: OriginCallSettings;
   private readonly tunnels = new Set<Tunnel>();
   /** CONNECTs whose target connection is being opened: they count against forward.max_tunnels. */
   private opening = 0;
@@ -103,6 +103,7 @@ export class ForwardProxy {
     this.auth = config.auth ? new ProxyAuthenticator(config.auth, options.readFile) : null;
     this.headerPolicy = new HeaderPolicy(config.anonymize);
     this.timeouts = { connectMs: config.timeouts.connect, responseHeaderMs: config.timeouts.response_header, idleMs: config.timeouts.idle };
+
     this.guard = new DestinationGuard({
       denyPrivate: config.deny_private,
       ownListeners: options.ownAddresses ?? (config.listen.port === 0 ? [] : [{ key: 'forward.listen', host: config.listen.host, port: config.listen.port }]),
@@ -116,6 +117,7 @@ export class ForwardProxy {
       lookup: options.lookup,
       guard: this.guard,
     });
+    this.originCallSettings = { connector: this.connector, headerPolicy: this.headerPolicy, timeouts: this.timeouts, maxBodySize: options.admission.limits.maxBodySize };
     if (config.deny_private && this.connector.chained) {
       this.log.warn(
         { key: 'forward.deny_private' },
@@ -226,48 +228,16 @@ export class ForwardProxy {
       }
     }
 
-    const headers = endToEndRequestHeaders(req.headers);
-    headers.host = target.authority;
-    if (maxForwards > 0) headers['max-forwards'] = String(maxForwards - 1);
-    this.headerPolicy.apply(headers, { clientAddress: record.clientAddress, targetOrigin: target.origin, httpVersion: req.httpVersion });
     const upstream = this.connector.target(target.scheme, target.hostname, target.port, target.origin);
     record.upstream = upstream.label;
-    const maxBody = this.admission.limits.maxBodySize;
-    const tooBig = admitBody(req, res, maxBody);
+    const tooBig = admitBody(req, res, this.originCallSettings.maxBodySize);
     if (tooBig) {
       this.fail(req, res, record, tooBig);
       return;
     }
-    const outbound: OutboundRequest = { method, path: target.path, headers, body: requestBody(req, res, maxBody) };
-    const fetch = this.fetcher(upstream, outbound, res);
+    const call = new OriginCall(this.originCallSettings, req, res, target, upstream, record.clientAddress, maxForwards);
     const cacheKey = this.cache === null ? null : cacheKeyUrl(target.scheme, target.authority, target.path);
-    void exchange(req, res, record, this.cache, cacheKey, fetch);
-  }
-
-  private fetcher(upstream: OriginTarget, outbound: OutboundRequest, res: ServerResponse): UpstreamFetch {
-    const timeouts = this.timeouts;
-    const withChanges = (overrides: UpstreamOverrides | null): OutboundRequest =>
-      overrides === null
-        ? outbound
-        : { method: overrides.method ?? outbound.method, path: outbound.path, headers: withOverrides(outbound.headers, overrides), body: outbound.body };
-    if (upstream.direct) {
-      const route = upstream.route;
-      return (overrides) => sendWithUndici(this.connector.directDispatcher(), route, withChanges(overrides), timeouts, res);
-    }
-    const onRequest = (request: ClientRequest) => {
-      res.once('close', () => {
-        if (!res.writableFinished) request.destroy();
-      });
-      // A proxy agent hands out its socket only once the upstream proxy is reached: bound that wait too.
-      if (!request.socket) {
-        const timer = setTimeout(() => {
-          request.destroy(new ProxyError('connection_timeout', `${upstream.label}: no connection within ${timeouts.connectMs} ms`, { retryable: true }));
-        }, timeouts.connectMs);
-        request.once('socket', () => clearTimeout(timer));
-        request.once('close', () => clearTimeout(timer));
-      }
-    };
-    return (overrides) => sendUpstream(upstream.target, withChanges(overrides), timeouts, onRequest);
+    exchange(req, res, record, this.cache, cacheKey, call.fetch);
   }
 
   /**

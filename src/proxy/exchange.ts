@@ -33,32 +33,50 @@ export interface ExchangeHooks {
   readonly decorate?: (reply: CacheReply) => readonly string[] | null;
 }
 
+export const NO_HOOKS: ExchangeHooks = {};
+
 /**
  * Answers `req` through the cache (when `cacheKey` is given and a cache exists) or straight from the
- * upstream. Never throws: failures become error responses.
+ * upstream. Never throws: failures become error responses. A reply the cache has at hand (a hit in
+ * the memory store) is written before this returns, with no promise in between.
  */
-export async function exchange(
+export function exchange(
   req: IncomingMessage,
   res: ServerResponse,
   record: ExchangeRecord,
   cache: CacheEngine | null,
   cacheKey: string | null,
   fetch: UpstreamFetch,
-  hooks: ExchangeHooks = {},
-): Promise<void> {
+  hooks: ExchangeHooks = NO_HOOKS,
+): void {
+  let answer: CacheReply | Promise<CacheReply>;
+  try {
+    answer = cache !== null && cacheKey !== null ? cache.handle({ method: req.method ?? 'GET', url: cacheKey, headers: req.headers }, fetch) : fromUpstream(fetch);
+  } catch (err) {
+    answer = Promise.reject(err);
+  }
+  if (answer instanceof Promise) void deliverWhenReady(answer, req, res, record, hooks);
+  else deliver(req, res, record, answer, hooks);
+}
+
+async function fromUpstream(fetch: UpstreamFetch): Promise<CacheReply> {
+  return passThrough(await fetch(null));
+}
+
+async function deliverWhenReady(answer: Promise<CacheReply>, req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, hooks: ExchangeHooks): Promise<void> {
   let reply: CacheReply;
   try {
-    if (cache !== null && cacheKey !== null) {
-      reply = await cache.handle({ method: req.method ?? 'GET', url: cacheKey, headers: req.headers }, fetch);
-    } else {
-      reply = passThrough(await fetch(null));
-    }
+    reply = await answer;
   } catch (err) {
     const error = asProxyError(err);
     record.error = error.code;
     writeError(req, res, error);
     return;
   }
+  deliver(req, res, record, reply, hooks);
+}
+
+function deliver(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, reply: CacheReply, hooks: ExchangeHooks): void {
   record.cache = reply.cacheResult;
   if (res.destroyed || res.headersSent) {
     // The client went away, or the request was already answered (e.g. 413 for a body over the limit).
@@ -83,7 +101,8 @@ export function logWhenDone(res: ServerResponse, req: IncomingMessage, record: E
   // Bytes written on this connection before this response (keep-alive connections carry several).
   const socket = req.socket;
   const bytesBefore = socket.bytesWritten;
-  res.once('close', () => {
+  // Node emits 'close' once per response (guarded by _closed): `on` is enough and saves once()'s wrapper per request.
+  res.on('close', () => {
     const status = res.headersSent ? res.statusCode : 499;
     record.method = req.method;
     record.bytes = socket.bytesWritten - bytesBefore;

@@ -6,7 +6,6 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../balance/backend.js';
 import type { Pool } from '../balance/pool.js';
-import type { BalanceRequest } from '../balance/types.js';
 import { cacheKeyUrl } from '../cache/cache-key.js';
 import type { CacheEngine, UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
 import type { Logger } from '../log.js';
@@ -15,7 +14,7 @@ import type { RateLimiter } from '../policy/rate-limiter.js';
 import type { RuleSet } from '../policy/rules.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import { ProxyError } from '../proxy/errors.js';
-import { exchange, logWhenDone, newExchangeRecord, type ExchangeHooks, type ExchangeRecord } from '../proxy/exchange.js';
+import { exchange, logWhenDone, newExchangeRecord, NO_HOOKS, type ExchangeHooks, type ExchangeRecord } from '../proxy/exchange.js';
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
 import { admitBody, rateLimited, requestBody, type RequestGuard } from '../proxy/request-guard.js';
 import { writeError } from '../proxy/reply.js';
@@ -75,7 +74,7 @@ export class ReverseGateway {
     if (tooBig) return fail(req, res, record, tooBig);
     const cacheKey = options.cache !== null && route.target.cache && host ? cacheKeyUrl(scheme, host, target.path) : null;
     const upstream = new UpstreamCall(this, req, res, record, route.target, target, clientAddress, scheme);
-    void exchange(req, res, record, options.cache, cacheKey, upstream.fetch, upstream.hooks);
+    exchange(req, res, record, options.cache, cacheKey, upstream.fetch, upstream.hooks);
   }
 
   /** What goes to the backend: end-to-end headers, Host as configured, the forwarding headers. */
@@ -137,12 +136,12 @@ export class ReverseGateway {
 
 /**
  * One request's way to its pool, built only when the cache needs the upstream (a hit never pays for
- * the outbound headers). Remembers the backend that answered, for the sticky cookie and the log.
+ * the outbound headers or the balancing input). Remembers the backend that answered, for the sticky
+ * cookie and the log.
  */
 class UpstreamCall {
   private request: PoolRequest | undefined;
   private chosen: Backend | undefined;
-  private readonly balance: BalanceRequest;
   readonly hooks: ExchangeHooks;
 
   constructor(
@@ -155,37 +154,37 @@ class UpstreamCall {
     private readonly clientAddress: string,
     private readonly scheme: 'http' | 'https',
   ) {
-    this.balance = { clientAddress, headers: req.headers, url: target.path };
-    this.hooks = route.pool.spec.sticky ? { decorate: this.stickyCookie } : NO_HOOKS;
+    this.hooks = route.pool.spec.sticky ? { decorate: () => this.stickyCookie() } : NO_HOOKS;
   }
 
   readonly fetch = (overrides: UpstreamOverrides | null): Promise<UpstreamResponse> => {
-    this.request ??= {
-      pool: this.route.pool,
-      timeouts: this.route.timeouts,
-      balance: this.balance,
-      method: this.req.method ?? 'GET',
-      path: this.target.path,
-      headers: this.gateway.outboundHeaders(this.req, this.route, this.target, this.clientAddress, this.scheme),
-      body: requestBody(this.req, this.res, this.route.maxBodySize),
-      clientResponse: this.res,
-      onBackend: this.onBackend,
-    };
+    this.request ??= this.poolRequest();
     return fetchFromPool(this.request, overrides);
   };
 
-  private readonly onBackend = (backend: Backend): void => {
-    this.chosen = backend;
-    this.record.upstream = backend.url.origin;
-  };
+  private poolRequest(): PoolRequest {
+    const { req, res, route, target } = this;
+    return {
+      pool: route.pool,
+      timeouts: route.timeouts,
+      balance: { clientAddress: this.clientAddress, headers: req.headers, url: target.path },
+      method: req.method ?? 'GET',
+      path: target.path,
+      headers: this.gateway.outboundHeaders(req, route, target, this.clientAddress, this.scheme),
+      body: requestBody(req, res, route.maxBodySize),
+      clientResponse: res,
+      onBackend: (backend) => {
+        this.chosen = backend;
+        this.record.upstream = backend.url.origin;
+      },
+    };
+  }
 
-  private readonly stickyCookie = (): readonly string[] | null => {
-    const cookie = this.chosen ? this.route.pool.stickyCookie(this.balance, this.chosen) : undefined;
+  private stickyCookie(): readonly string[] | null {
+    const cookie = this.chosen && this.request ? this.route.pool.stickyCookie(this.request.balance, this.chosen) : undefined;
     return cookie ? ['Set-Cookie', cookie] : null;
-  };
+  }
 }
-
-const NO_HOOKS: ExchangeHooks = {};
 
 function fail(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, error: ProxyError): void {
   record.error = error.code;
