@@ -28,7 +28,7 @@ import { writeError } from '../proxy/reply.js';
 import type { Timeouts } from '../proxy/upstream-request.js';
 import { DestinationGuard, type OwnListener } from './destination-guard.js';
 import { OriginCall, type OriginCallSettings } from './origin-call.js';
-import { OriginConnector } from './origin-connector.js';
+import { OriginConnector, type TunnelConnection } from './origin-connector.js';
 import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
 import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
 import { ProxyAuthenticator } from './proxy-auth.js';
@@ -59,7 +59,7 @@ export interface ForwardProxyOptions {
   readonly ownAddresses?: readonly OwnListener[] | (() => readonly OwnListener[]);
 }
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 /** Bytes a client may send for its tunnel before the target is connected; beyond, reading pauses. */
 const EARLY_DATA_LIMIT = 64 * 1024;
 /** At most one "tunnel limit reached" warning per this period. */
@@ -383,57 +383,49 @@ export class ForwardProxy {
     // While the target connection opens, read what the client sends (bytes for the tunnel, kept for
     // it) so that its FIN is seen: a client that gives up frees its slot at once. Node's server
     // sockets allow half-open connections, so without reading, neither 'end' nor 'close' would come.
-    const abort = new AbortController();
-    const onClientGone = () => abort.abort();
+    let clientGone = false;
     let early: Buffer[] | null = null;
     let earlyBytes = 0;
+    const onClientGone = () => {
+      clientGone = true;
+      cancel();
+    };
     const onEarlyData = (chunk: Buffer) => {
       (early ??= []).push(chunk);
       earlyBytes += chunk.length;
       if (earlyBytes >= EARLY_DATA_LIMIT) socket.pause();
     };
-    const stopWatching = () => {
+    socket.on('data', onEarlyData);
+    socket.once('end', onClientGone);
+    socket.once('close', onClientGone);
+    const cancel = this.connector.openTunnel(target.hostname, target.port, this.timeouts.connectMs, (error, connection) => {
+      this.opening--;
       socket.removeListener('data', onEarlyData);
       socket.removeListener('end', onClientGone);
       socket.removeListener('close', onClientGone);
       socket.pause();
-    };
-    socket.on('data', onEarlyData);
-    socket.once('end', onClientGone);
-    socket.once('close', onClientGone);
-    this.connector.openTunnel(target.hostname, target.port, this.timeouts.connectMs, abort.signal).then(
-      (connection) => {
-        this.opening--;
-        stopWatching();
-        record.upstream = connection.label;
-        if (abort.signal.aborted || socket.destroyed || !socket.writable) {
-          connection.socket.destroy();
-          socket.destroy();
-          this.logConnect(req, record, 499, null);
-          return;
-        }
-        connection.socket.on('error', ignore);
-        socket.write(ESTABLISHED);
-        const first = early === null ? head : Buffer.concat(head.length > 0 ? [head, ...early] : early);
-        const tunnel = new Tunnel(socket, connection.socket, first, this.config.tunnel_idle_timeout, (t, stats) => {
-          this.tunnels.delete(t);
-          this.logConnect(req, record, 200, stats);
-        });
-        this.tunnels.add(tunnel);
-      },
-      (err: unknown) => {
-        this.opening--;
-        stopWatching();
-        const error = err instanceof ProxyError ? err : new ProxyError('internal', 'the proxy failed to open the tunnel', { cause: err });
-        if (abort.signal.aborted) {
-          socket.destroy();
-          record.error = error.code;
-          this.logConnect(req, record, 499, null);
-          return;
-        }
+      if (connection !== null) record.upstream = connection.label;
+      if (clientGone || socket.destroyed || !socket.writable) {
+        connection?.socket.destroy();
+        socket.destroy();
+        if (error !== null) record.error = error.code;
+        this.logConnect(req, record, 499, null);
+      } else if (error !== null) {
         this.refuseConnect(req, socket, record, errorPage(error), error.code);
-      },
-    );
+      } else {
+        this.startTunnel(req, socket, record, connection!, early === null ? head : Buffer.concat(head.length > 0 ? [head, ...early] : early));
+      }
+    });
+  }
+
+  private startTunnel(req: IncomingMessage, socket: Duplex, record: ExchangeRecord, connection: TunnelConnection, first: Buffer): void {
+    connection.socket.on('error', ignore);
+    socket.write(ESTABLISHED);
+    const tunnel = new Tunnel(socket, connection, first, this.config.tunnel_idle_timeout, (t, stats) => {
+      this.tunnels.delete(t);
+      this.logConnect(req, record, 200, stats);
+    });
+    this.tunnels.add(tunnel);
   }
 
   private refuseConnect(req: IncomingMessage, socket: Duplex, record: ExchangeRecord, page: ReturnType<typeof errorPage>, code: string): void {

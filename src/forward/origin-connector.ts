@@ -18,6 +18,7 @@ import { ProxyError, upstreamError } from '../proxy/errors.js';
 import { POOL_OPTIONS, upstreamConnector, type ConnectionWaiters, type UndiciRoute } from '../proxy/undici-exchange.js';
 import { UPSTREAM_IDLE_KEEPALIVE_MS, type UpstreamTarget } from '../proxy/upstream-request.js';
 import type { DestinationGuard } from './destination-guard.js';
+import { DownstreamRelay } from './downstream-relay.js';
 import { chooseUpstreamProxy, redactProxyUrl, UPSTREAM_PROXY_PROTOCOLS, type ProxyChoice } from './proxy-env.js';
 
 export interface OriginConnectorOptions {
@@ -45,7 +46,11 @@ export interface TunnelConnection {
   readonly socket: Duplex;
   /** `host:port`, or `host:port via http://proxy:3128`. */
   readonly label: string;
+  /** What `socket` reads into (a direct connection); null when it is read as a stream (through an upstream proxy). */
+  readonly downstream: DownstreamRelay | null;
 }
+
+export type TunnelCallback = (err: ProxyError | null, connection: TunnelConnection | null) => void;
 
 type TunnelAgent = { connect(req: ClientRequest, opts: object): unknown; destroy(): void };
 
@@ -145,14 +150,22 @@ export class OriginConnector {
   }
 
   /**
-   * Opens a TCP connection to host:port for a CONNECT tunnel, directly or through the upstream proxy.
-   * Rejects with a ProxyError (dns_error, connection_refused, connection_timeout, …). `signal` aborts.
+   * Opens a TCP connection to host:port for a CONNECT tunnel, directly or through the upstream proxy,
+   * and calls `done` once: with the connection, or with a ProxyError (dns_error, connection_refused,
+   * connection_timeout, …). Returns a function that gives up on the attempt (`done` then gets a
+   * connection_reset error). Callbacks rather than a promise and an AbortSignal on the direct path:
+   * this runs once per tunnel, and the signal's EventTarget machinery was ~5% of the CPU per tunnel.
    */
-  openTunnel(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<TunnelConnection> {
+  openTunnel(host: string, port: number, timeoutMs: number, done: TunnelCallback): () => void {
     const proxy = this.proxyFor('https', host, port);
     const where = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-    if (proxy === null) return connectDirect(host, port, where, timeoutMs, signal, this.lookupFor(port));
-    return this.connectThroughProxy(proxy, host, port, where, timeoutMs, signal);
+    if (proxy === null) return connectDirect(host, port, where, timeoutMs, this.lookupFor(port), done);
+    const abort = new AbortController();
+    this.connectThroughProxy(proxy, host, port, where, timeoutMs, abort.signal).then(
+      (connection) => done(null, connection),
+      (err: unknown) => done(err instanceof ProxyError ? err : new ProxyError('internal', 'the proxy failed to open the tunnel', { cause: err }), null),
+    );
+    return () => abort.abort();
   }
 
   /** Closes idle pooled connections; requests and tunnels in flight finish. */
@@ -225,7 +238,7 @@ export class OriginConnector {
       if (status === 504) throw new ProxyError('connection_timeout', why);
       throw new ProxyError('destination_unavailable', why);
     }
-    return { socket, label };
+    return { socket, label, downstream: null };
   }
 }
 
@@ -273,31 +286,34 @@ class TunnelRequest extends EventEmitter {
   }
 }
 
-function connectDirect(host: string, port: number, where: string, timeoutMs: number, signal: AbortSignal, lookup: LookupFunction | undefined): Promise<TunnelConnection> {
-  return new Promise<TunnelConnection>((resolve, reject) => {
-    const socket = netConnect(lookup ? { host, port, noDelay: true, lookup } : { host, port, noDelay: true });
-    const done = (err: unknown) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      socket.removeListener('connect', onConnect);
-      socket.removeListener('error', done);
-      if (err === null) {
-        resolve({ socket, label: where });
-      } else {
-        socket.destroy();
-        reject(upstreamError(err, where));
-      }
-    };
-    const onConnect = () => done(null);
-    const onAbort = () => done(new ProxyError('connection_reset', `${where}: the client went away`));
-    const timer = setTimeout(
-      () => done(new ProxyError('connection_timeout', `${where} did not accept the connection within ${timeoutMs} ms`, { retryable: true })),
-      timeoutMs,
-    );
-    socket.once('connect', onConnect);
-    socket.once('error', done);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+function connectDirect(host: string, port: number, where: string, timeoutMs: number, lookup: LookupFunction | undefined, done: TunnelCallback): () => void {
+  const downstream = new DownstreamRelay();
+  const options = { host, port, noDelay: true, onread: downstream.onread };
+  const socket = netConnect(lookup ? { ...options, lookup } : options);
+  // Nothing is read before the tunnel starts the relay.
+  socket.pause();
+  let settled = false;
+  const finish = (err: unknown) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.removeListener('connect', onConnect);
+    socket.removeListener('error', finish);
+    if (err === null) {
+      done(null, { socket, label: where, downstream });
+    } else {
+      socket.destroy();
+      done(upstreamError(err, where), null);
+    }
+  };
+  const onConnect = () => finish(null);
+  const timer = setTimeout(
+    () => finish(new ProxyError('connection_timeout', `${where} did not accept the connection within ${timeoutMs} ms`, { retryable: true })),
+    timeoutMs,
+  );
+  socket.once('connect', onConnect);
+  socket.once('error', finish);
+  return () => finish(new ProxyError('connection_reset', `${where}: the client went away`));
 }
 
 /** Races `pending` against a deadline and an abort; a value that arrives too late is disposed of. */

@@ -1,9 +1,12 @@
 /**
  * A CONNECT tunnel once both ends are up: bytes flow both ways until either side closes; an end (FIN)
  * is passed on so the last bytes are delivered; an error or the idle timeout closes both sides.
+ * Client → target is piped; target → client goes through the connection's DownstreamRelay when it
+ * has one (a direct connection), otherwise it is piped too.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TunnelConnection } from './origin-connector.js';
 
 export interface TunnelStats {
   /** Bytes from the client to the target. */
@@ -18,13 +21,17 @@ export class Tunnel {
   private closed = false;
   private idle = false;
 
+  readonly target: Duplex;
+
   constructor(
     readonly client: Duplex,
-    readonly target: Duplex,
+    connection: TunnelConnection,
     head: Buffer,
     idleMs: number,
     private readonly onClose: (tunnel: Tunnel, stats: TunnelStats) => void,
   ) {
+    const target = connection.socket;
+    this.target = target;
     const destroyBoth = () => {
       client.destroy();
       target.destroy();
@@ -36,7 +43,7 @@ export class Tunnel {
       target.destroy();
       this.finish();
     });
-    // The target is gone: after a clean end (passed on by pipe()) let the last bytes reach the client,
+    // The target is gone: after a clean end (passed on to the client) let the last bytes reach the client,
     // then close it (nothing it sends can be delivered any more); otherwise cut it at once.
     target.once('close', () => {
       if (!target.readableEnded || client.writableFinished) client.destroy();
@@ -53,7 +60,8 @@ export class Tunnel {
     }
     if (head.length > 0) target.write(head);
     client.pipe(target);
-    target.pipe(client);
+    if (connection.downstream === null) target.pipe(client);
+    else connection.downstream.start(target, client);
   }
 
   close(): void {
