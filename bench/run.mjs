@@ -395,7 +395,8 @@ async function loadOnce(ctx, sc, row, seconds, warmup) {
   const t0 = process.hrtime.bigint();
   let m;
   if (sc.mode === 'http') {
-    row.script ??= writeWrkScript(ctx.tmp, { access: row.server.access, requestPath: sc.path, originHost: origin.host });
+    const delayMs = sc.rate ? (opts.connections * 1000) / sc.rate : 0;
+    row.script ??= writeWrkScript(ctx.tmp, { access: row.server.access, requestPath: sc.path, originHost: origin.host, delayMs });
     const r = await runWrk(ctx.wrkBin, { port: row.server.port, script: row.script, seconds: Math.max(1, Math.round(seconds)), connections: opts.connections });
     if (!r.ok) return r;
     const w = r.result;

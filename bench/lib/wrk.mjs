@@ -12,9 +12,11 @@ let scripts = 0;
  * target: { port, access } of the server under load; requestPath: origin path; originHost: "127.0.0.1:PORT".
  * Returns the script file to pass to wrk.
  */
-export function writeWrkScript(tmp, { access, requestPath, originHost }) {
+export function writeWrkScript(tmp, { access, requestPath, originHost, delayMs = 0 }) {
   const file = path.join(tmp, `wrk-${++scripts}.lua`);
   const lines = ['wrk.method = "GET"'];
+  // Paced load: each connection waits this long before its next request.
+  if (delayMs > 0) lines.push(`delay = function() return ${Math.round(delayMs)} end`);
   if (access === 'forward') {
     lines.push(`wrk.path = ${luaString(`http://${originHost}${requestPath}`)}`);
     lines.push(`wrk.headers["Host"] = ${luaString(originHost)}`);
