@@ -25,7 +25,9 @@ import { RouteTable } from './reverse/routes.js';
 
 export interface RuntimeDeps {
   readonly registry: HealthRegistry;
-  readonly cache: CacheEngine | null;
+  /** Each door's own cache (src/cache/door-caches.ts); null for none. */
+  readonly reverseCache: CacheEngine | null;
+  readonly forwardCache: CacheEngine | null;
   readonly log: Logger;
   readonly onDone?: (record: ExchangeRecord, status: number) => void;
   /** Told about every finished upstream attempt of every pool (admin statistics). */
@@ -89,7 +91,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       guard: guardFor(rc.rate_limit, 'the reverse proxy'),
       rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }),
       trustedProxies: new CidrList(rc.trusted_proxies),
-      cache: deps.cache,
+      cache: deps.reverseCache,
       log: doorLog,
       onDone: deps.onDone,
     });
@@ -99,7 +101,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
     forward = new ForwardProxy({
       config: config.forward,
       admission: guardFor(config.forward.rate_limit, 'the forward proxy'),
-      cache: deps.cache,
+      cache: deps.forwardCache,
       log: doorLog,
       onDone: deps.onDone,
       onBlocked: deps.onBlocked,

@@ -16,7 +16,7 @@ import { StatsSummary } from './admin/stats-summary.js';
 import { TrafficStats, type TunnelKind } from './admin/traffic-stats.js';
 import { VERSION } from './admin/version.js';
 import { HealthRegistry } from './balance/health-registry.js';
-import { createCache, type HttpCache } from './cache/http-cache.js';
+import { DoorCaches } from './cache/door-caches.js';
 import { ConfigError } from './config/errors.js';
 import { isLoopbackHost, type Config, type LimitsConfig } from './config/schema.js';
 import { formatAddress, type ListenAddress } from './config/units.js';
@@ -50,7 +50,8 @@ interface Listener {
 
 export class Portico implements AdminTarget {
   readonly registry = new HealthRegistry();
-  readonly cache: HttpCache | null;
+  /** One cache per front door (never shared: see DoorCaches); null when the cache is off. */
+  readonly cache: DoorCaches | null;
   readonly startedAt = Date.now();
   /** Request, upstream and tunnel statistics (admin dashboard, /metrics, the stats summary); outlive reloads. */
   readonly traffic = new TrafficStats();
@@ -74,7 +75,7 @@ export class Portico implements AdminTarget {
     this.log = options.log;
     this.loadConfig = options.loadConfig;
     this.peers = options.peers;
-    this.cache = createCache(config.cache, options.log, options.peers?.announceInvalidation);
+    this.cache = DoorCaches.create(config, options.log, options.peers?.announceInvalidation);
     this.runtime = buildRuntime(config, this.runtimeDeps());
     this.summary = new StatsSummary(this, options.log);
   }
@@ -82,7 +83,8 @@ export class Portico implements AdminTarget {
   private runtimeDeps(): RuntimeDeps {
     return {
       registry: this.registry,
-      cache: this.cache,
+      reverseCache: this.cache?.reverse ?? null,
+      forwardCache: this.cache?.forward ?? null,
       log: this.log,
       onDone: this.traffic.recordRequest,
       onAttempt: this.traffic.recordAttempt,

@@ -2,7 +2,7 @@
  * One worker of `--workers N`: which one it is, its share of the config, and its link to the others
  * through the primary (src/workers/primary.ts).
  *
- * Every worker has a cache of its own, `cache.max_size / N` large (a disk cache in `cache.dir/worker-K`),
+ * Every worker has a cache of its own, `cache.max_size / N` large (a disk cache under `cache.dir/worker-K`),
  * so the configured size bounds them all together. What one worker's unsafe request invalidates, and
  * what the admin API purges, is dropped from every worker's cache. Only worker 1 binds the admin
  * listener; its answers cover every worker.

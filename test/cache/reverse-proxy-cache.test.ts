@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 function cacheOf(): HttpCache {
-  const cache = portico.portico.cache;
+  const cache = portico.portico.cache?.reverse ?? null;
   if (cache === null) throw new Error('cache disabled');
   return cache;
 }

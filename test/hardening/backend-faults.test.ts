@@ -24,7 +24,7 @@ async function proxy(backends: readonly string[], pool: Record<string, unknown>,
   return p;
 }
 
-const cacheOf = (p: RunningPortico): HttpCache => p.portico.cache!;
+const cacheOf = (p: RunningPortico): HttpCache => p.portico.cache!.reverse!;
 const poolOf = (p: RunningPortico): Pool => p.portico.pools.get('p')!;
 const FULL = 64 * 1024;
 const body = (seed: string, n = FULL) => Buffer.alloc(n, seed);
