@@ -8,6 +8,7 @@ export interface LogLine {
   readonly pool?: string;
   readonly backend?: string;
   readonly reason?: string;
+  readonly [field: string]: unknown;
 }
 
 export function recordingLogger(): { log: Logger; lines: LogLine[] } {

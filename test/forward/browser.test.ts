@@ -4,14 +4,13 @@
  * sees the block page for a blocked site, and the origins see the requests come through the proxy.
  */
 import { existsSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { startHttpsOrigin, type HttpsOrigin } from './helpers.js';
+import { recordingLogger, type LogLine } from '../balance/logs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -21,7 +20,7 @@ let origin: Origin;
 let secure: HttpsOrigin;
 let portico: RunningPortico;
 let browser: Browser;
-const logLines: Array<Record<string, unknown>> = [];
+let logLines: LogLine[] = [];
 
 describe.skipIf(!hasChromium)('headless Chromium through the forward proxy', () => {
   beforeAll(async () => {
@@ -30,15 +29,8 @@ describe.skipIf(!hasChromium)('headless Chromium through the forward proxy', () 
       res.end(`<!doctype html><title>plain</title><h1 id="msg">hello over http ${req.url}</h1>`);
     });
     secure = await startHttpsOrigin('hello over https');
-    const log = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
-          cb();
-        },
-      }),
-    );
+    const { log, lines } = recordingLogger();
+    logLines = lines;
     portico = await startPortico(
       {
         forward: {

@@ -7,11 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { connectThrough, startForward, type RunningForward } from './helpers.js';
+import { recordingLogger, type LogLine } from '../balance/logs.js';
 
 const DOWNLOAD = randomBytes(8 * 1024 * 1024 + 123);
 const REQUEST = 'send\n';
@@ -21,7 +20,7 @@ let targetPort: number;
 let direct: RunningForward;
 let parent: RunningForward;
 let chained: RunningForward;
-const logLines: Array<Record<string, unknown>> = [];
+let logLines: LogLine[] = [];
 
 /** The target: `send\n` gets DOWNLOAD then the end; a client that ends first gets `after-end` then the end; `banner` connections hear one at once. */
 function onTargetConnection(socket: Socket): void {
@@ -41,15 +40,8 @@ beforeAll(async () => {
   target = createServer({ allowHalfOpen: true }, onTargetConnection);
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
   targetPort = (target.address() as AddressInfo).port;
-  const log = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
-        cb();
-      },
-    }),
-  );
+  const { log, lines } = recordingLogger();
+  logLines = lines;
   direct = await startForward({ connect_ports: [targetPort] }, { log });
   parent = await startForward({ connect_ports: [targetPort] });
   chained = await startForward({ connect_ports: [targetPort], upstream_proxy: parent.url });
