@@ -33,6 +33,7 @@ import {
   ttlSeconds,
 } from './shared-cache-policy.js';
 import type { CacheStore } from './store.js';
+import { UncacheableMemo } from './uncacheable-memo.js';
 import { freshen, newStoredResponse, type StoredResponse } from './stored-response.js';
 import type { CacheEngine, CacheReply, CacheRequest, CacheStats, UpstreamFetch, UpstreamOverrides, UpstreamResponse } from './types.js';
 import { varyMatches } from './vary.js';
@@ -51,6 +52,10 @@ export interface HttpCacheOptions {
 
 /** Methods that are safe (RFC 9110 §9.2.1); any other method, known or not, invalidates (RFC 9111 §4.4). */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** How long requests for a URL whose response could not be stored skip request collapsing (Varnish: 120 s). */
+const UNCACHEABLE_MEMO_MS = 30_000;
+const UNCACHEABLE_MEMO_ENTRIES = 10_000;
 
 /** Statuses that count as an upstream error for stale-if-error (RFC 5861 §4). */
 const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
@@ -75,6 +80,7 @@ export class HttpCache implements CacheEngine {
   private readonly maxObjectSize: number;
   private readonly collapseTimeoutMs: number;
   private readonly onInvalidate: ((url: string) => void) | undefined;
+  private readonly uncacheable: UncacheableMemo;
   /** URL → the request currently fetching it (miss or revalidation); others wait for it. */
   private readonly inFlight = new Map<string, Leader>();
   /** Entry keys with a background (stale-while-revalidate) revalidation under way. */
@@ -92,6 +98,7 @@ export class HttpCache implements CacheEngine {
     this.tagHeader = config.tag_header.toLowerCase();
     this.collapseTimeoutMs = options.collapseTimeoutMs ?? 10_000;
     this.onInvalidate = options.onInvalidate;
+    this.uncacheable = new UncacheableMemo(UNCACHEABLE_MEMO_MS, UNCACHEABLE_MEMO_ENTRIES, this.now);
     this.policy = {
       targetedFields: config.targeted_fields.map((f) => f.toLowerCase()),
       heuristicMaxMs: config.heuristic_max,
@@ -434,6 +441,7 @@ export class HttpCache implements CacheEngine {
     let detail: string | undefined;
     if (!decision.store) detail = req.method === 'HEAD' ? undefined : decision.detail;
     else if (ERROR_STATUSES.has(res.status) && replacing !== null && !ERROR_STATUSES.has(replacing.status)) detail = 'error-kept-stored';
+    if (!decision.store && req.method === 'GET') this.uncacheable.mark(req.url);
     if (!decision.store || detail !== undefined) {
       leader?.release();
       return passThrough(res, cacheStatus({ fwd, fwdStatus: res.status, detail }), 'miss');
@@ -464,7 +472,10 @@ export class HttpCache implements CacheEngine {
       tagHeader: this.tagHeader,
     });
     try {
-      if (await this.store.set(entry)) this.stores++;
+      if (await this.store.set(entry)) {
+        this.stores++;
+        this.uncacheable.clear(req.url);
+      }
     } catch (err) {
       this.log.warn({ err, url: req.url }, 'cache store write failed');
     }
@@ -567,7 +578,7 @@ export class HttpCache implements CacheEngine {
   // Request collapsing
 
   private canCollapse(req: CacheRequest, directives: RequestDirectives): boolean {
-    return req.method === 'GET' && !directives.noCache;
+    return req.method === 'GET' && !directives.noCache && !this.uncacheable.has(req.url);
   }
 
   /** Registers the caller as the request fetching `url` (if none is), so that others can wait for it. */

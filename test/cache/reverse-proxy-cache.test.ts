@@ -467,6 +467,31 @@ describe('request collapsing', () => {
     expect(replies.every((r) => r.body === 'mine')).toBe(true);
     expect(origin.count(p)).toBe(3);
   });
+
+  it('after a response that could not be stored, concurrent requests for the URL go upstream at once (hit-for-miss)', async () => {
+    let cacheable = false;
+    const p = path((_req, res) => {
+      setTimeout(() => {
+        res.setHeader('Cache-Control', cacheable ? 'max-age=60' : 'no-store');
+        res.end('answer');
+      }, 300);
+    });
+    // First burst: the others wait for the first request's answer before they go upstream.
+    let burst = Promise.all(Array.from({ length: 4 }, () => get(p)));
+    await sleep(150);
+    expect(origin.count(p)).toBe(1);
+    await burst;
+    // The URL is known not to be storable now: nobody waits.
+    const before = origin.count(p);
+    burst = Promise.all(Array.from({ length: 4 }, () => get(p)));
+    await sleep(150);
+    expect(origin.count(p) - before).toBe(4);
+    await burst;
+    // Once a response is stored again, hits follow as usual.
+    cacheable = true;
+    await get(p);
+    expect((await get(p)).headers['cache-status']).toContain('hit');
+  });
 });
 
 describe('failures never corrupt the store', () => {
