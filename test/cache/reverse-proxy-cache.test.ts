@@ -1,52 +1,19 @@
 /**
  * The cache through the real reverse proxy: every test counts the requests that reach the origin.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HttpCache } from '../../src/cache/http-cache.js';
 import { request, type Reply } from '../helpers/http.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
+import { routedGateway, type Handler } from './routed-gateway.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
-
-let origin: Origin;
-let portico: RunningPortico;
-let base: string;
-const routes = new Map<string, Handler>();
-let n = 0;
-
-/** A fresh path served by `handler` (each test uses its own URLs). */
-function path(handler: Handler): string {
-  const p = `/t${++n}`;
-  routes.set(p, handler);
-  return p;
-}
+const gateway = routedGateway('/t', { max_object_size: '64kb', tag_header: 'surrogate-key' });
+const { path, get } = gateway;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const get = (p: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> => request(`${base}${p}`, { headers, method });
-
-beforeAll(async () => {
-  origin = await startOrigin((req, res, body) => {
-    const handler = routes.get((req.url ?? '').split('?')[0]!);
-    if (handler) handler(req, res, body);
-    else {
-      res.statusCode = 404;
-      res.end('no route');
-    }
-  });
-  portico = await startPortico(reverseConfig([origin.url], { retries: 0, passive: { max_fails: 0 } }, { cache: { max_object_size: '64kb', tag_header: 'surrogate-key' } }));
-  base = portico.reverseUrl;
-});
-
-afterAll(async () => {
-  await portico.stop();
-  await origin.close();
-});
 
 function cacheOf(): HttpCache {
-  const cache = portico.portico.cache?.reverse ?? null;
+  const cache = gateway.portico.portico.cache?.reverse ?? null;
   if (cache === null) throw new Error('cache disabled');
   return cache;
 }
@@ -66,7 +33,7 @@ describe('storing and reusing', () => {
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=\d+$/);
     expect(b.headers.date).toBe(a.headers.date);
     expect(b.headers.warning).toBeUndefined();
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it.each([
@@ -82,7 +49,7 @@ describe('storing and reusing', () => {
     const a = await get(p);
     await get(p);
     expect(a.headers['cache-status']).toContain(`detail=${detail}`);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('stores a public Set-Cookie response but never replays the cookie', async () => {
@@ -96,7 +63,7 @@ describe('storing and reusing', () => {
     expect(a.headers['set-cookie']).toEqual(['sid=secret']);
     expect(b.body).toBe('shared');
     expect(b.headers['set-cookie']).toBeUndefined();
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('does not share a response to an Authorization request unless the origin allows it', async () => {
@@ -111,11 +78,11 @@ describe('storing and reusing', () => {
     const a = await get(plain, { authorization: 'Bearer a' });
     await get(plain);
     expect(a.headers['cache-status']).toContain('detail=auth');
-    expect(origin.count(plain)).toBe(2);
+    expect(gateway.origin.count(plain)).toBe(2);
     await get(shared, { authorization: 'Bearer a' });
     const b = await get(shared);
     expect(b.body).toBe('ours');
-    expect(origin.count(shared)).toBe(1);
+    expect(gateway.origin.count(shared)).toBe(1);
   });
 
   it('does not reuse a response without freshness or validator (no invented TTL)', async () => {
@@ -123,7 +90,7 @@ describe('storing and reusing', () => {
     const a = await get(p);
     await get(p);
     expect(a.headers['cache-status']).toContain('detail=no-freshness');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('uses heuristic freshness for a 200 with Last-Modified', async () => {
@@ -134,7 +101,7 @@ describe('storing and reusing', () => {
     await get(p);
     const b = await get(p);
     expect(b.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('keeps separate variants per Vary and reports vary-miss', async () => {
@@ -150,7 +117,7 @@ describe('storing and reusing', () => {
     expect(de.headers['cache-status']).toContain('fwd=vary-miss');
     expect(en.body).toBe('lang=en');
     expect(de2.body).toBe('lang=de');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('does not keep a response larger than max_object_size but streams it whole', async () => {
@@ -164,7 +131,7 @@ describe('storing and reusing', () => {
     expect(a.body.length).toBe(big.length);
     expect(a.headers['cache-status']).toContain('detail=too-big');
     expect(b.body.length).toBe(big.length);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('does not keep a chunked response that grows past max_object_size', async () => {
@@ -176,7 +143,7 @@ describe('storing and reusing', () => {
     const a = await get(p);
     await get(p);
     expect(a.body.length).toBe(100 * 1024);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -199,11 +166,11 @@ describe('validation', () => {
     expect(b.body).toBe('body-v1');
     expect(b.headers['x-version']).toBe('2');
     expect(b.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304/);
-    expect(origin.requests.filter((r) => r.url === p).map((r) => r.headers['if-none-match'])).toEqual([undefined, '"v1"']);
+    expect(gateway.origin.requests.filter((r) => r.url === p).map((r) => r.headers['if-none-match'])).toEqual([undefined, '"v1"']);
     const c = await get(p);
     expect(c.headers['cache-status']).toContain('hit');
     expect(c.headers['x-version']).toBe('2');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('replaces the stored response when the revalidation returns 200', async () => {
@@ -220,7 +187,7 @@ describe('validation', () => {
     expect(b.body).toBe('body-2');
     expect(c.body).toBe('body-2');
     expect(c.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('answers a client conditional with 304 from a fresh stored response', async () => {
@@ -234,7 +201,7 @@ describe('validation', () => {
     expect(b.status).toBe(304);
     expect(b.headers.etag).toBe('"abc"');
     expect(b.body).toBe('');
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('revalidates on a client no-cache (fwd=request)', async () => {
@@ -250,7 +217,7 @@ describe('validation', () => {
     const b = await get(p, { 'cache-control': 'no-cache' });
     expect(b.body).toBe('content');
     expect(b.headers['cache-status']).toContain('fwd=request; fwd-status=304');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('answers only-if-cached misses with 504', async () => {
@@ -258,7 +225,7 @@ describe('validation', () => {
     const a = await get(p, { 'cache-control': 'only-if-cached' });
     expect(a.status).toBe(504);
     expect(a.headers['cache-status']).toContain('only-if-cached');
-    expect(origin.count(p)).toBe(0);
+    expect(gateway.origin.count(p)).toBe(0);
   });
 });
 
@@ -273,7 +240,7 @@ describe('HEAD and Range', () => {
     expect(h.status).toBe(200);
     expect(h.body).toBe('');
     expect(h.headers['content-length']).toBe('12');
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('answers Range requests from a stored complete response (206, If-Range, 416)', async () => {
@@ -295,7 +262,7 @@ describe('HEAD and Range', () => {
     const unsatisfiable = await get(p, { range: 'bytes=20-' });
     expect(unsatisfiable.status).toBe(416);
     expect(unsatisfiable.headers['content-range']).toBe('bytes */10');
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('passes an upstream 206 through and does not store it', async () => {
@@ -309,7 +276,7 @@ describe('HEAD and Range', () => {
     const b = await get(p);
     expect(a.status).toBe(206);
     expect(b.status).toBe(206);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -323,7 +290,6 @@ describe('invalidation', () => {
       res.setHeader('Cache-Control', 'max-age=60');
       res.end('o');
     });
-    routes.set(`${target}-post`, () => undefined);
     const poster = path((req, res) => {
       if (req.method === 'POST') {
         res.statusCode = 201;
@@ -337,15 +303,15 @@ describe('invalidation', () => {
     await get(poster);
     await get(other);
     await get(target);
-    const post = await request(`${base}${poster}`, { method: 'POST', body: 'data' });
+    const post = await request(`${gateway.base}${poster}`, { method: 'POST', body: 'data' });
     expect(post.status).toBe(201);
     expect(post.headers['cache-status']).toBe('portico; fwd=method; fwd-status=201');
     await get(poster);
     await get(other);
     await get(target);
-    expect(origin.count(poster)).toBe(3);
-    expect(origin.count(other)).toBe(2);
-    expect(origin.count(target)).toBe(1);
+    expect(gateway.origin.count(poster)).toBe(3);
+    expect(gateway.origin.count(other)).toBe(2);
+    expect(gateway.origin.count(target)).toBe(1);
   });
 
   it('keeps the stored response when the unsafe request fails', async () => {
@@ -359,10 +325,10 @@ describe('invalidation', () => {
       }
     });
     await get(p);
-    await request(`${base}${p}`, { method: 'DELETE' });
+    await request(`${gateway.base}${p}`, { method: 'DELETE' });
     const b = await get(p);
     expect(b.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -399,7 +365,7 @@ describe('stale responses', () => {
     expect(a.headers['cache-status']).toContain('fwd=stale; fwd-status=503');
     expect(a.headers['cache-status']).toContain('detail=stale-if-error');
     expect(b.status).toBe(503);
-    expect(origin.count(sie)).toBe(2);
+    expect(gateway.origin.count(sie)).toBe(2);
     // The failure did not evict the good entry.
     const c = await get(sie, { 'cache-control': 'max-stale=600' });
     expect(c.body).toBe('good');
@@ -407,7 +373,7 @@ describe('stale responses', () => {
 
   it('serves stale when the origin cannot be reached, within stale-if-error', async () => {
     const p = path((req, res) => {
-      if (origin.count(p) > 1) {
+      if (gateway.origin.count(p) > 1) {
         req.socket.destroy();
         return;
       }
@@ -434,11 +400,11 @@ describe('stale responses', () => {
     const [a, b] = await Promise.all([get(p), get(p)]);
     expect([a.body, b.body]).toEqual(['v1', 'v1']);
     expect(a.headers['cache-status']).toContain('detail=stale-while-revalidate');
-    for (let i = 0; i < 50 && origin.count(p) < 2; i++) await sleep(10);
+    for (let i = 0; i < 50 && gateway.origin.count(p) < 2; i++) await sleep(10);
     await sleep(20);
     const c = await get(p);
     expect(c.body).toBe('v2');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -452,7 +418,7 @@ describe('request collapsing', () => {
     });
     const replies = await Promise.all(Array.from({ length: 5 }, () => get(p)));
     expect(replies.every((r) => r.body === 'slow')).toBe(true);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
     expect(replies.filter((r) => String(r.headers['cache-status']).includes('collapsed')).length).toBe(4);
   });
 
@@ -465,7 +431,7 @@ describe('request collapsing', () => {
     });
     const replies = await Promise.all(Array.from({ length: 3 }, () => get(p)));
     expect(replies.every((r) => r.body === 'mine')).toBe(true);
-    expect(origin.count(p)).toBe(3);
+    expect(gateway.origin.count(p)).toBe(3);
   });
 
   it('after a response that could not be stored, concurrent requests for the URL go upstream at once (hit-for-miss)', async () => {
@@ -479,13 +445,13 @@ describe('request collapsing', () => {
     // First burst: the others wait for the first request's answer before they go upstream.
     let burst = Promise.all(Array.from({ length: 4 }, () => get(p)));
     await sleep(150);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
     await burst;
     // The URL is known not to be storable now: nobody waits.
-    const before = origin.count(p);
+    const before = gateway.origin.count(p);
     burst = Promise.all(Array.from({ length: 4 }, () => get(p)));
     await sleep(150);
-    expect(origin.count(p) - before).toBe(4);
+    expect(gateway.origin.count(p) - before).toBe(4);
     await burst;
     // Once a response is stored again, hits follow as usual.
     cacheable = true;
@@ -522,7 +488,7 @@ describe('failures never corrupt the store', () => {
       setTimeout(() => res.end('b'), 200);
     });
     await new Promise<void>((resolve) => {
-      const req = httpRequest(`${base}${p}`, (res) => {
+      const req = httpRequest(`${gateway.base}${p}`, (res) => {
         res.once('data', () => {
           req.destroy();
           resolve();
@@ -534,7 +500,7 @@ describe('failures never corrupt the store', () => {
     await sleep(300);
     const b = await get(p);
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -552,13 +518,13 @@ describe('purge', () => {
     await get(tagged);
     await get(byUrl);
     const cache = cacheOf();
-    const host = new URL(base).host;
+    const host = new URL(gateway.base).host;
     expect(await cache.purgeTag('beta')).toBe(1);
     expect(await cache.purgeUrl(`http://${host}${byUrl}`)).toBe(1);
     await get(tagged);
     await get(byUrl);
-    expect(origin.count(tagged)).toBe(2);
-    expect(origin.count(byUrl)).toBe(2);
+    expect(gateway.origin.count(tagged)).toBe(2);
+    expect(gateway.origin.count(byUrl)).toBe(2);
     expect(await cache.purgePrefix(`http://${host}/`)).toBeGreaterThanOrEqual(2);
     expect(cache.stats().entries).toBe(0);
   });

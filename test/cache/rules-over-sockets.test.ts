@@ -4,50 +4,17 @@
  * it does not cover. Tests run concurrently (each on its own paths) so the ones that wait for
  * staleness (max-age=1, ~1.1 s; Date and Age have 1 s granularity) overlap.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { request, type Reply } from '../helpers/http.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
+import { routedGateway, type Handler } from './routed-gateway.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
-
-let origin: Origin;
-let portico: RunningPortico;
-let base: string;
-const routes = new Map<string, Handler>();
-let n = 0;
-
-/** A fresh path served by `handler` (each test uses its own URLs). */
-function path(handler: Handler): string {
-  const p = `/rules${++n}`;
-  routes.set(p, handler);
-  return p;
-}
+const gateway = routedGateway('/rules', { max_object_size: '64kb' });
+const { path, get } = gateway;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const get = (p: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> => request(`${base}${p}`, { headers, method });
 /** The If-None-Match each request for `p` carried to the origin, in order. */
-const inm = (p: string) => origin.requests.filter((r) => r.url === p).map((r) => r.headers['if-none-match']);
+const inm = (p: string) => gateway.origin.requests.filter((r) => r.url === p).map((r) => r.headers['if-none-match']);
 const age = (r: Reply) => Number(r.headers.age);
-
-beforeAll(async () => {
-  origin = await startOrigin((req, res, body) => {
-    const handler = routes.get((req.url ?? '').split('?')[0]!);
-    if (handler) handler(req, res, body);
-    else {
-      res.statusCode = 404;
-      res.end('no route');
-    }
-  });
-  portico = await startPortico(reverseConfig([origin.url], { retries: 0, passive: { max_fails: 0 } }, { cache: { max_object_size: '64kb' } }));
-  base = portico.reverseUrl;
-});
-
-afterAll(async () => {
-  await portico.stop();
-  await origin.close();
-});
 
 /** A handler that answers 304 to If-None-Match `etag`, else 200 with `body`. */
 function validating(cacheControl: string, etag: string, body: string, extra: Record<string, string> = {}): Handler {
@@ -76,7 +43,7 @@ describe.concurrent('1. s-maxage', () => {
     expect(b.body).toBe('shared');
     expect(age(b)).toBeLessThanOrEqual(1);
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=(58|59|60)$/);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('s-maxage implies must-revalidate: once stale it is not served stale under stale-if-error (503 passed on)', async () => {
@@ -105,7 +72,7 @@ describe.concurrent('1. s-maxage', () => {
     const c = await get(p, { 'cache-control': 'max-stale=600' });
     expect(c.status).toBe(503);
     expect(c.body).toBe('down');
-    expect(origin.count(p)).toBe(3);
+    expect(gateway.origin.count(p)).toBe(3);
   });
 });
 
@@ -120,12 +87,12 @@ describe.concurrent('2. response no-cache', () => {
     expect(b.status).toBe(200);
     expect(b.body).toBe('nc-body');
     expect(b.headers['cache-status']).toMatch(/^portico; fwd=stale; fwd-status=304; ttl=(0|-1)$/);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
     const c = await get(p);
     expect(c.body).toBe('nc-body');
     expect(c.headers['cache-status']).toContain('fwd=stale; fwd-status=304');
     expect(inm(p)).toEqual([undefined, '"nc1"', '"nc1"']);
-    expect(origin.count(p)).toBe(3);
+    expect(gateway.origin.count(p)).toBe(3);
   });
 
   it('revalidates no-cache even with max-age=60 (never a plain hit)', async () => {
@@ -137,7 +104,7 @@ describe.concurrent('2. response no-cache', () => {
     expect(b.headers['cache-status']).toContain('fwd=stale; fwd-status=304');
     expect(b.headers['cache-status']).not.toMatch(/; hit/);
     expect(inm(p)).toEqual([undefined, '"nc2"']);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('does not store a no-cache response without a validator', async () => {
@@ -150,7 +117,7 @@ describe.concurrent('2. response no-cache', () => {
     expect(a.headers['cache-status']).toContain('detail=no-cache');
     expect(b.body).toBe('nv');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -173,7 +140,7 @@ describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
     expect(b.status).toBe(503);
     expect(b.body).toBe('down');
     expect(b.headers['cache-status']).toContain('fwd=stale; fwd-status=503');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('proxy-revalidate: once stale it is revalidated even when the request allows max-stale', async () => {
@@ -185,7 +152,7 @@ describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
     expect(b.body).toBe('pr-body');
     expect(b.headers['cache-status']).toContain('fwd=stale; fwd-status=304');
     expect(inm(p)).toEqual([undefined, '"pr"']);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('a FRESH must-revalidate response is served from the cache without revalidation', async () => {
@@ -198,7 +165,7 @@ describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
     expect(age(b)).toBeLessThanOrEqual(1);
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=(58|59|60)$/);
     expect(c.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('a FRESH proxy-revalidate response is served from the cache without revalidation', async () => {
@@ -207,7 +174,7 @@ describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
     const b = await get(p);
     expect(b.body).toBe('prf-body');
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=\d+$/);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 });
 
@@ -224,7 +191,7 @@ describe.concurrent('4. private, private="x", no-store, case-insensitive directi
     expect(b.body).toBe('mine');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
     expect(b.headers['cache-status']).toContain('detail=private');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('private="x-secret": stores the response but never the named field (RFC 9111 §5.2.2.7)', async () => {
@@ -243,7 +210,7 @@ describe.concurrent('4. private, private="x", no-store, case-insensitive directi
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=\d+$/);
     expect(b.headers['x-public']).toBe('for-all');
     expect(b.headers['x-secret']).toBeUndefined();
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('does not store a no-store response (any case), even with max-age', async () => {
@@ -257,7 +224,7 @@ describe.concurrent('4. private, private="x", no-store, case-insensitive directi
     expect(b.status).toBe(200);
     expect(b.body).toBe('ns');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('treats directive names case-insensitively (MAX-AGE=60 is a hit)', async () => {
@@ -272,7 +239,7 @@ describe.concurrent('4. private, private="x", no-store, case-insensitive directi
     expect(b.body).toBe('upper');
     expect(age(b)).toBeLessThanOrEqual(1);
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=(58|59|60)$/);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 });
 
@@ -289,7 +256,7 @@ describe.concurrent('5. CDN-Cache-Control (RFC 9213)', () => {
     expect(b.status).toBe(200);
     expect(b.body).toBe('cdn');
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=(58|59|60)$/);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('CDN-Cache-Control: no-store wins over Cache-Control: max-age=60 (not stored)', async () => {
@@ -304,7 +271,7 @@ describe.concurrent('5. CDN-Cache-Control (RFC 9213)', () => {
     expect(b.status).toBe(200);
     expect(b.body).toBe('cdn-ns');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -317,10 +284,10 @@ describe.concurrent('6. request directives', () => {
     expect(b.body).toBe('ma0-body');
     expect(b.headers['cache-status']).toContain('fwd=request; fwd-status=304');
     expect(inm(p)).toEqual([undefined, '"ma0"']);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
     const c = await get(p);
     expect(c.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('request max-stale allows a stale hit', async () => {
@@ -335,7 +302,7 @@ describe.concurrent('6. request directives', () => {
     expect(b.body).toBe('old-but-ok');
     expect(age(b)).toBeGreaterThanOrEqual(1);
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=-?\d+$/);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('request max-stale does not allow a stale must-revalidate response', async () => {
@@ -350,7 +317,7 @@ describe.concurrent('6. request directives', () => {
     expect(b.status).toBe(200);
     expect(b.body).toBe('mr-v2');
     expect(b.headers['cache-status']).toContain('fwd=stale; fwd-status=200');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('request min-fresh larger than the remaining freshness goes upstream', async () => {
@@ -363,12 +330,12 @@ describe.concurrent('6. request directives', () => {
     const ok = await get(p, { 'cache-control': 'min-fresh=10' });
     expect(ok.body).toBe('mf-v1');
     expect(ok.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
     const b = await get(p, { 'cache-control': 'min-fresh=120' });
     expect(b.status).toBe(200);
     expect(b.body).toBe('mf-v2');
     expect(b.headers['cache-status']).toContain('fwd=request; fwd-status=200');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('request no-store: the response is not stored', async () => {
@@ -385,7 +352,7 @@ describe.concurrent('6. request directives', () => {
     expect(b.headers['cache-status']).toMatch(/fwd=uri-miss; fwd-status=200; ttl=\d+; stored/);
     const c = await get(p);
     expect(c.headers['cache-status']).toContain('hit');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -412,7 +379,7 @@ describe.concurrent('7. Age and Date', () => {
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=\d+$/);
     const ttlB = Number(/ttl=(-?\d+)/.exec(String(b.headers['cache-status']))?.[1]);
     expect(ttlB).toBeLessThanOrEqual(30);
-    expect(origin.count(p)).toBe(1);
+    expect(gateway.origin.count(p)).toBe(1);
   });
 
   it('an upstream Age beyond max-age makes the response stale at once', async () => {
@@ -421,7 +388,7 @@ describe.concurrent('7. Age and Date', () => {
     const b = await get(p);
     expect(b.body).toBe('too-old');
     expect(b.headers['cache-status']).toContain('fwd=stale; fwd-status=304');
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
 
@@ -447,7 +414,7 @@ describe.concurrent('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => 
     expect(h.status).toBe(200);
     expect(h.body).toBe('');
     expect(h.headers['x-version']).toBe('2');
-    expect(origin.requests.filter((r) => r.url === p).map((r) => r.method)).toEqual(['GET', 'HEAD']);
+    expect(gateway.origin.requests.filter((r) => r.url === p).map((r) => r.method)).toEqual(['GET', 'HEAD']);
     await sleep(1100); // the original max-age=1 would be stale by now
     const b = await get(p);
     expect(b.status).toBe(200);
@@ -455,7 +422,7 @@ describe.concurrent('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => 
     expect(b.headers['x-version']).toBe('2');
     expect(b.headers['cache-control']).toBe('max-age=60');
     expect(b.headers['cache-status']).toMatch(/^portico; hit; ttl=\d+$/);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 
   it('a HEAD with a different validator makes the stored GET unusable', async () => {
@@ -475,7 +442,7 @@ describe.concurrent('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => 
     expect(b.body).toBe('two');
     expect(b.headers.etag).toBe('"h2"');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(p)).toBe(3);
+    expect(gateway.origin.count(p)).toBe(3);
   });
 });
 
@@ -493,14 +460,14 @@ describe.concurrent('9. invalidation', () => {
     });
     await get(p);
     expect((await get(p)).headers['cache-status']).toContain('hit');
-    const d = await request(`${base}${p}`, { method: 'DELETE' });
+    const d = await request(`${gateway.base}${p}`, { method: 'DELETE' });
     expect(d.status).toBe(204);
     expect(d.headers['cache-status']).toBe('portico; fwd=method; fwd-status=204');
     const b = await get(p);
     expect(b.status).toBe(200);
     expect(b.body).toBe('del-v2');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(p)).toBe(3); // GET, DELETE, GET
+    expect(gateway.origin.count(p)).toBe(3); // GET, DELETE, GET
   });
 
   it('a POST with a same-origin Content-Location invalidates that URL; a cross-origin Location is not', async () => {
@@ -523,7 +490,7 @@ describe.concurrent('9. invalidation', () => {
     });
     await get(described);
     await get(elsewhere);
-    const post = await request(`${base}${poster}`, { method: 'POST', body: 'x' });
+    const post = await request(`${gateway.base}${poster}`, { method: 'POST', body: 'x' });
     expect(post.status).toBe(200);
     expect(post.body).toBe('posted');
     expect(post.headers['cache-status']).toBe('portico; fwd=method; fwd-status=200');
@@ -533,8 +500,8 @@ describe.concurrent('9. invalidation', () => {
     expect(d.headers['cache-status']).toContain('fwd=uri-miss');
     expect(e.body).toBe('elsewhere-1');
     expect(e.headers['cache-status']).toMatch(/^portico; hit; ttl=\d+$/);
-    expect(origin.count(described)).toBe(2);
-    expect(origin.count(elsewhere)).toBe(1);
+    expect(gateway.origin.count(described)).toBe(2);
+    expect(gateway.origin.count(elsewhere)).toBe(1);
   });
 
   it('a POST with an absolute same-origin Content-Location invalidates that URL', async () => {
@@ -544,15 +511,15 @@ describe.concurrent('9. invalidation', () => {
       res.end(`abs-${v++}`);
     });
     const poster = path((_req, res) => {
-      res.setHeader('Content-Location', `${base}${target}`);
+      res.setHeader('Content-Location', `${gateway.base}${target}`);
       res.end('posted');
     });
     await get(target);
-    await request(`${base}${poster}`, { method: 'POST', body: 'x' });
+    await request(`${gateway.base}${poster}`, { method: 'POST', body: 'x' });
     const b = await get(target);
     expect(b.body).toBe('abs-2');
     expect(b.headers['cache-status']).toContain('fwd=uri-miss');
-    expect(origin.count(target)).toBe(2);
+    expect(gateway.origin.count(target)).toBe(2);
   });
 });
 
@@ -591,6 +558,6 @@ describe.concurrent('10. 304 merge', () => {
     expect(c.headers['cache-control']).toBe('max-age=60');
     expect(c.headers['cache-status']).toMatch(/^portico; hit; ttl=(5[0-9]|60)$/);
     expect(age(c)).toBeGreaterThanOrEqual(1);
-    expect(origin.count(p)).toBe(2);
+    expect(gateway.origin.count(p)).toBe(2);
   });
 });
