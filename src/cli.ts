@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './config/errors.js';
 import { loadConfig, parseCliArgs, USAGE } from './config/flags.js';
 import type { Config } from './config/schema.js';
-import { createLogger } from './log.js';
+import { createLogger } from './core/log.js';
 import { Portico } from './server.js';
 import { runPrimary, workerCount } from './workers/primary.js';
 import { configForWorker, workerRole, WorkerLink } from './workers/worker.js';

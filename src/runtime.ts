@@ -9,19 +9,21 @@ import type { HealthRegistry } from './balance/health-registry.js';
 import type { PoolSpec } from './balance/types.js';
 import type { CacheEngine } from './cache/types.js';
 import { ConfigError } from './config/errors.js';
-import type { Config, LimitsConfig, PoolConfig, RateLimitConfig, TimeoutsConfig } from './config/schema.js';
-import type { Logger } from './log.js';
+import type { DoorCacheSettings } from './cache/door-caches.js';
+import type { CacheConfig, Config, LimitsConfig, PoolConfig, RateLimitConfig, TimeoutsConfig } from './config/schema.js';
+import type { Logger } from './core/log.js';
 import { CidrList } from './policy/cidr-list.js';
 import { RateLimiter, type RateLimitSpec } from './policy/rate-limiter.js';
 import { RuleSet } from './policy/rules.js';
-import { RequestGuard } from './proxy/request-guard.js';
-import type { ExchangeRecord } from './proxy/exchange.js';
-import type { Timeouts } from './proxy/upstream-request.js';
+import { RequestGuard } from './pipeline/admission.js';
+import type { ExchangeRecord, SessionSink } from './pipeline/session.js';
 import { ownListenersOf } from './forward/destination-guard.js';
 import { ForwardProxy } from './forward/forward-proxy.js';
 import { closeBackendClients } from './reverse/backend-client.js';
-import { ReverseGateway, type ReverseRoute } from './reverse/gateway.js';
+import { ReverseGateway } from './reverse/gateway.js';
+import { ReverseDoor, type ReverseRoute } from './reverse/reverse-door.js';
 import { RouteTable } from './reverse/routes.js';
+import type { Timeouts } from './core/messages.js';
 
 export interface RuntimeDeps {
   readonly registry: HealthRegistry;
@@ -56,6 +58,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   }
   // The front doors write the access log: with log.anonymize it leaves out the client address.
   const doorLog = config.log.anonymize ? deps.log.child({}, { redact: { paths: ['client'], remove: true } }) : deps.log;
+  const sink: SessionSink = { log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked };
   const guards: { stop(): void }[] = [];
   const limits = config.limits;
   const guardFor = (rate: RateLimitConfig | undefined, what: string) => {
@@ -87,13 +90,10 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       }),
     );
     reverse = new ReverseGateway({
-      routes,
-      guard: guardFor(rc.rate_limit, 'the reverse proxy'),
-      rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }),
+      door: new ReverseDoor({ routes, admission: guardFor(rc.rate_limit, 'the reverse proxy'), rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }) }),
       trustedProxies: new CidrList(rc.trusted_proxies),
       cache: deps.reverseCache,
-      log: doorLog,
-      onDone: deps.onDone,
+      sink,
     });
   }
   let forward: ForwardProxy | null = null;
@@ -102,9 +102,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       config: config.forward,
       admission: guardFor(config.forward.rate_limit, 'the forward proxy'),
       cache: deps.forwardCache,
-      log: doorLog,
-      onDone: deps.onDone,
-      onBlocked: deps.onBlocked,
+      sink,
       ownAddresses: ownListenersOf(config),
     });
   }
@@ -157,5 +155,18 @@ function poolSpec(name: string, pc: PoolConfig): PoolSpec {
     sticky: pc.sticky,
     queue: { size: pc.queue.size, timeoutMs: pc.queue.timeout },
     slowStartMs: pc.slow_start,
+  };
+}
+
+/** The caches' settings from `cache`. */
+export function doorCacheSettings(cache: CacheConfig): DoorCacheSettings {
+  return {
+    maxBytes: cache.max_size,
+    store: cache.store,
+    dir: cache.dir,
+    maxObjectSize: cache.max_object_size,
+    heuristicMaxMs: cache.heuristic_max,
+    tagHeader: cache.tag_header,
+    targetedFields: cache.targeted_fields,
   };
 }

@@ -18,10 +18,13 @@ import { VERSION } from './admin/version.js';
 import { HealthRegistry } from './balance/health-registry.js';
 import { DoorCaches } from './cache/door-caches.js';
 import { ConfigError } from './config/errors.js';
+import { ProxyError } from './core/errors.js';
+import { errorPage } from './pipeline/pages.js';
+import { writePageToSocket } from './pipeline/session.js';
 import { isLoopbackHost, type Config, type LimitsConfig } from './config/schema.js';
 import { formatAddress, type ListenAddress } from './config/units.js';
-import type { Logger } from './log.js';
-import { buildRuntime, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
+import type { Logger } from './core/log.js';
+import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
 
 export interface PorticoOptions {
   readonly log: Logger;
@@ -75,7 +78,12 @@ export class Portico implements AdminTarget {
     this.log = options.log;
     this.loadConfig = options.loadConfig;
     this.peers = options.peers;
-    this.cache = DoorCaches.create(config, options.log, options.peers?.announceInvalidation);
+    this.cache = config.cache.enabled
+      ? DoorCaches.create({ reverse: config.reverse !== undefined, forward: config.forward !== undefined }, doorCacheSettings(config.cache), {
+          log: options.log,
+          onInvalidate: options.peers?.announceInvalidation,
+        })
+      : null;
     this.runtime = buildRuntime(config, this.runtimeDeps());
     this.summary = new StatsSummary(this, options.log);
   }
@@ -116,6 +124,10 @@ export class Portico implements AdminTarget {
 
   get forward(): Runtime['forward'] {
     return this.runtime.forward;
+  }
+
+  get reverse(): Runtime['reverse'] {
+    return this.runtime.reverse;
   }
 
   /** Whether reload() has a config file to re-read. */
@@ -252,7 +264,9 @@ export class Portico implements AdminTarget {
     const client = socket.remoteAddress ?? '';
     const open = (this.connectionsByClient.get(client) ?? 0) + 1;
     if (open > max) {
-      socket.end(rawResponse(429, 'Too Many Requests', `more than ${max} open connections from ${client}`, 'Retry-After: 1\r\n'));
+      socket.on('error', () => socket.destroy());
+      const refusal = new ProxyError('too_many_requests', `more than ${max} open connections from ${client}`, { headers: { 'retry-after': '1' } });
+      writePageToSocket(socket, errorPage(refusal, undefined));
       return;
     }
     this.connectionsByClient.set(client, open);
@@ -298,9 +312,10 @@ export class Portico implements AdminTarget {
     };
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
-    server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-      socket.on('error', () => socket.destroy());
-      socket.end(rawResponse(405, 'Method Not Allowed', 'this is a reverse proxy, not a forward proxy', 'Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n'));
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const gateway = this.runtime.reverse;
+      if (gateway) gateway.handleConnect(req, socket, head, scheme);
+      else socket.destroy();
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.trackTunnel(socket, 'upgrade');
@@ -378,26 +393,14 @@ function readTlsFile(path: string, key: string): Buffer {
   }
 }
 
-/** Malformed requests get a 4xx and the connection is closed; nothing is thrown. */
+/** Malformed requests get a 4xx (with Proxy-Status) and the connection is closed; nothing is thrown. */
 function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+  if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
   const code = err.code ?? '';
-  const [status, title] =
-    code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large']
-      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout']
-        : code === 'HPE_URI_TOO_LONG'
-          ? [414, 'URI Too Long']
-          : [400, 'Bad Request'];
-  socket.end(rawResponse(status, title, 'the request could not be read'));
-}
-
-/** A complete response written straight to a socket (before or outside Node's response object). */
-function rawResponse(status: number, title: string, reason: string, extraHeaders = ''): string {
-  const body = `${status} ${title}: ${reason}\n`;
-  return `HTTP/1.1 ${status} ${title}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}Connection: close\r\n\r\n${body}`;
+  const kind =
+    code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : code === 'HPE_URI_TOO_LONG' ? 'uri_too_long' : 'bad_request';
+  writePageToSocket(socket, errorPage(new ProxyError(kind, 'the request could not be read'), undefined));
 }

@@ -5,10 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import { normalizeAddress } from '../policy/cidr-list.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { LocalAdmin, type AdminCommand, type AdminPeers, type AnswerTo, type PurgeKind } from './admin-commands.js';
 import { checkAccess, type Access } from './auth.js';
-import { explainForward } from './explain.js';
+import { explain } from './explain.js';
 import { HttpProblem, readJsonObject, sendJson, sendProblem } from './http-io.js';
 import { mergeViews } from './merge-views.js';
 import { redactedConfig } from './redact.js';
@@ -201,19 +201,27 @@ export class AdminHandler {
     return { status: 422, body: { reloaded: false, error: 'the config was rejected; the previous config keeps running', problems: answer.problems } };
   }
 
-  private explain(req: IncomingMessage, query: URLSearchParams): unknown {
-    const forward = this.target.forward;
-    const config = this.target.config.forward;
-    if (forward === null || config === undefined) throw new HttpProblem(409, 'no forward proxy is configured (no forward section)');
+  private async explain(req: IncomingMessage, query: URLSearchParams): Promise<unknown> {
+    const doorName = query.get('door') ?? 'forward';
+    if (doorName !== 'forward' && doorName !== 'reverse') throw new HttpProblem(400, `door: expected "forward" or "reverse", got "${doorName}"`);
+    const view = doorName === 'forward' ? this.target.forward : this.target.reverse;
+    const listen = doorName === 'forward' ? this.target.config.forward?.listen : this.target.config.reverse?.listen;
+    if (view === null || listen === undefined) throw new HttpProblem(409, `no ${doorName} proxy is configured (no ${doorName} section)`);
     const url = query.get('url');
-    if (!url) throw new HttpProblem(400, 'expected ?url=… (an http:// or https:// URL, or host:port for CONNECT), with optional &client=…&user_agent=…&user=…&method=…');
+    if (!url) {
+      throw new HttpProblem(400, 'expected ?url=… (an http:// or https:// URL, or host:port for CONNECT), with optional &door=forward|reverse&client=…&user_agent=…&user=…&method=…&upgrade=…');
+    }
+    const bound = this.target.addresses()[doorName];
+    const port = bound === undefined ? listen.port : Number(bound.slice(bound.lastIndexOf(':') + 1));
     try {
-      return explainForward(config, forward.rules, {
+      return await explain(view.door, { host: listen.host, port }, {
+        door: doorName,
         url,
         client: query.get('client') ?? normalizeAddress(req.socket.remoteAddress),
         userAgent: query.get('user_agent') ?? undefined,
         user: query.get('user') ?? undefined,
         method: query.get('method') ?? 'GET',
+        upgrade: query.get('upgrade') ?? undefined,
       });
     } catch (err) {
       if (err instanceof TypeError) throw new HttpProblem(400, err.message);

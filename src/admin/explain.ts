@@ -1,61 +1,147 @@
 /**
- * `GET /api/explain`: which forward-proxy check or rule would decide a request, and why, without
- * sending it. Follows the forward proxy's order: client allow-list → CONNECT port (https) → rules
- * (first match wins; no match allows).
+ * `GET /api/explain`: what a front door would decide for a request, and why, without sending it — a
+ * dry run of the very phases a real request goes through (src/pipeline/runner.ts dryRun), so it cannot
+ * disagree with them. The rate limits are not charged, proxy authentication is taken as given (`user`).
+ *
+ *   forward door: `url` is an http:// URL (a relayed request, `method` GET by default) or https:// /
+ *                 host:port (a CONNECT);
+ *   reverse door: `url` is the URL the client asked for (its host is the Host header), `upgrade` makes
+ *                 it an Upgrade request.
  */
-import { isIP } from 'node:net';
-import type { ForwardConfig } from '../config/schema.js';
-import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
-import type { RuleEvaluator } from './sources.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { dryRun, type Door } from '../pipeline/runner.js';
+import { Session, type EntryKind, type FrontDoor, type RequestHead, type SessionSink } from '../pipeline/session.js';
+import type { Page } from '../pipeline/pages.js';
+import { normalizeAddress } from '../policy/cidr-list.js';
+import { silentLogger } from '../core/log.js';
 
 export interface ExplainQuery {
+  readonly door: FrontDoor;
   readonly url: string;
   readonly client: string;
   readonly userAgent: string | undefined;
   readonly user: string | undefined;
-  /** Method of a plain-HTTP request (https URLs are CONNECTs). */
+  /** Method of a plain HTTP request (https URLs at the forward door are CONNECTs). */
   readonly method: string;
+  /** The Upgrade header of a reverse-door Upgrade request (e.g. websocket). */
+  readonly upgrade: string | undefined;
+}
+
+/** The listener the imagined request arrives on. */
+export interface ExplainListener {
+  readonly host: string;
+  readonly port: number;
 }
 
 export interface Explanation {
   readonly decision: 'allow' | 'deny';
   /** The rule that decided (its label), or null when a built-in check or the default did. */
   readonly rule: string | null;
+  /** The phase that decided: client, admission, resolve, rules, or proxy (let through). */
+  readonly phase: string;
+  /** The status a refused request gets; null when it would be proxied. */
+  readonly status: number | null;
   readonly reason: string;
-  readonly request: { readonly method: string; readonly host: string; readonly port: number; readonly client: string; readonly userAgent: string | null; readonly user: string | null };
+  readonly request: {
+    readonly door: FrontDoor;
+    readonly kind: EntryKind;
+    readonly method: string;
+    readonly target: string;
+    readonly client: string;
+    readonly userAgent: string | null;
+    readonly user: string | null;
+  };
 }
 
-/** Throws a TypeError with a readable message when the URL cannot be a forward-proxy target. */
-export function explainForward(config: ForwardConfig, rules: RuleEvaluator, q: ExplainQuery): Explanation {
-  const target = parseTarget(q.url);
-  const client = normalizeAddress(q.client);
-  const method = target.scheme === 'https' ? 'CONNECT' : q.method.toUpperCase();
-  const request = { method, host: target.host, port: target.port, client, userAgent: q.userAgent ?? null, user: q.user ?? null };
-  if (!new CidrList(config.clients).has(client)) {
-    return { decision: 'deny', rule: null, reason: `${client} is not in forward.clients (${config.clients.join(', ') || 'empty'}): the proxy refuses it with 403`, request };
+const QUIET: SessionSink = { log: silentLogger, onDone: undefined, onBlocked: undefined };
+
+/** A session that goes nowhere: it only carries the imagined request through the phases. */
+class DryRunSession extends Session {
+  get answered(): boolean {
+    return false;
   }
-  if (method === 'CONNECT' && !config.connect_ports.includes(target.port)) {
-    return { decision: 'deny', rule: null, reason: `CONNECT to port ${target.port} is not allowed (forward.connect_ports: ${config.connect_ports.join(', ') || 'none'})`, request };
-  }
-  const verdict = rules.evaluate({ host: target.host, port: target.port, method, clientAddress: client, userAgent: q.userAgent, user: q.user });
-  if (verdict === null) {
-    return {
-      decision: 'allow',
-      rule: null,
-      reason: rules.size === 0 ? 'forward.rules is empty: everything the client allow-list lets in is allowed' : `none of the ${rules.size} rules matches: allowed by default`,
-      request,
-    };
-  }
-  return { decision: verdict.action, rule: verdict.label, reason: `${verdict.label} is the first rule that matches; its action is ${verdict.action}`, request };
+
+  respond(_page: Page): void {}
+
+  abort(): void {}
 }
 
-interface Target {
-  readonly scheme: 'http' | 'https';
-  readonly host: string;
-  readonly port: number;
+/** Throws a TypeError with a readable message when the URL cannot be a request for this door. */
+export async function explain(door: Door<unknown>, listener: ExplainListener, q: ExplainQuery): Promise<Explanation> {
+  const { kind, head } = imagine(q, listener);
+  const session = new DryRunSession(q.door, kind, head, normalizeAddress(q.client), 'http', QUIET);
+  session.user = q.user;
+  const outcome = await dryRun(session, door);
+  const request = {
+    door: q.door,
+    kind,
+    method: session.method,
+    target: session.url,
+    client: session.clientAddress,
+    userAgent: q.userAgent ?? null,
+    user: q.user ?? null,
+  };
+  const rules = door.rules;
+  if (outcome.phase === 'proxy') {
+    const reason =
+      outcome.verdict !== null
+        ? `${outcome.verdict.label} is the first rule that matches; its action is allow`
+        : rules.size === 0
+          ? `${q.door}.rules is empty: everything the earlier checks let in is allowed`
+          : `none of the ${rules.size} rules matches: allowed by default`;
+    return { decision: 'allow', rule: outcome.verdict?.label ?? null, phase: 'proxy', status: null, reason, request };
+  }
+  if (outcome.phase === 'rules') {
+    const label = outcome.verdict!.label;
+    return { decision: 'deny', rule: label, phase: 'rules', status: 403, reason: `${label} is the first rule that matches; its action is deny`, request };
+  }
+  const reason = outcome.error?.message ?? `answered by the ${q.door} proxy itself with ${outcome.status}`;
+  return { decision: 'deny', rule: null, phase: outcome.phase, status: outcome.status, reason: `${outcome.phase}: ${reason}`, request };
 }
 
-function parseTarget(text: string): Target {
+/** The request the query describes, as the door would receive it. */
+function imagine(q: ExplainQuery, listener: ExplainListener): { kind: EntryKind; head: RequestHead } {
+  const url = parseUrl(q.url);
+  const headers: IncomingHttpHeaders = {};
+  if (q.userAgent !== undefined) headers['user-agent'] = q.userAgent;
+  let kind: EntryKind = 'http';
+  let method = q.method.toUpperCase();
+  let target: string;
+  if (q.door === 'forward') {
+    if (url.protocol === 'https:') {
+      kind = 'connect';
+      method = 'CONNECT';
+      target = url.host + (url.port === '' ? ':443' : '');
+      headers.host = target;
+    } else {
+      target = url.href;
+      headers.host = url.host;
+    }
+  } else {
+    target = url.pathname + url.search;
+    headers.host = url.host;
+    if (q.upgrade !== undefined) {
+      kind = 'upgrade';
+      headers.connection = 'upgrade';
+      headers.upgrade = q.upgrade;
+    }
+  }
+  const rawHeaders: string[] = [];
+  for (const [name, value] of Object.entries(headers)) rawHeaders.push(name, String(value));
+  const head: RequestHead = {
+    method,
+    url: target,
+    headers,
+    rawHeaders,
+    httpVersion: '1.1',
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+    socket: { localAddress: listener.host, localPort: listener.port },
+  };
+  return { kind, head };
+}
+
+function parseUrl(text: string): URL {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
   let url: URL;
   try {
@@ -64,10 +150,5 @@ function parseTarget(text: string): Target {
     throw new TypeError(`url: expected an http:// or https:// URL or host:port, got "${text}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`url: expected an http:// or https:// URL, got "${text}"`);
-  const scheme = url.protocol === 'http:' ? 'http' : 'https';
-  let host = url.hostname.toLowerCase();
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (host.endsWith('.') && isIP(host) === 0) host = host.slice(0, -1);
-  const port = url.port === '' ? (scheme === 'http' ? 80 : 443) : Number(url.port);
-  return { scheme, host, port };
+  return url;
 }

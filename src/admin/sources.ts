@@ -5,7 +5,7 @@
 import type { BackendSnapshot, PoolSpec } from '../balance/types.js';
 import type { CacheStats } from '../cache/types.js';
 import type { Config } from '../config/schema.js';
-import type { RuleRequest, RuleVerdict } from '../policy/rules.js';
+import type { Door } from '../pipeline/runner.js';
 import type { BlockedLog } from './blocked-log.js';
 import type { TrafficStats } from './traffic-stats.js';
 
@@ -29,15 +29,9 @@ export interface CacheView {
   purgeTag(tag: string): Promise<number>;
 }
 
-/** The forward proxy's access rules (src/policy RuleSet), for /api/explain. */
-export interface RuleEvaluator {
-  readonly size: number;
-  evaluate(req: RuleRequest): RuleVerdict | null;
-}
-
-/** The forward proxy (src/forward ForwardProxy). */
-export interface ForwardView {
-  readonly rules: RuleEvaluator;
+/** A front door (src/forward ForwardProxy, src/reverse ReverseGateway): its phases, for /api/explain. */
+export interface DoorView {
+  readonly door: Door<unknown>;
 }
 
 /** What a successful reload changed. */
@@ -64,7 +58,8 @@ export interface AdminTarget {
   readonly config: Config;
   readonly pools: ReadonlyMap<string, PoolView>;
   readonly cache: CacheView | null;
-  readonly forward: ForwardView | null;
+  readonly forward: DoorView | null;
+  readonly reverse: DoorView | null;
   readonly traffic: TrafficStats;
   readonly blocked: BlockedLog;
   readonly reloads: ReloadHistory;

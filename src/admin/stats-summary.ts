@@ -2,7 +2,7 @@
  * The periodic one-line summary at info level (`log.stats_interval`; 0 turns it off): requests and
  * RPS over the interval, status mix, cache hit ratio, p99, and the backends that failed or are down.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { AdminTarget } from './sources.js';
 
 type SummarySource = Pick<AdminTarget, 'traffic' | 'cache' | 'pools'>;

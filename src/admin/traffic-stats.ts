@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ExchangeRecord, FrontDoor } from '../proxy/exchange.js';
+import type { ExchangeRecord, FrontDoor } from '../pipeline/session.js';
 import { CumulativeHistogram, RecentLatency } from './latency.js';
 
 export const DOORS = ['reverse', 'forward'] as const satisfies readonly FrontDoor[];

@@ -1,6 +1,6 @@
 /** One server of one pool: its address, opaque id, counters, and a view of its shared health state. */
 import { createHash, createHmac } from 'node:crypto';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { BackendHealth, HealthRegistry, HealthReporter } from './health-registry.js';
 import type { ServerSpec } from './types.js';
 

@@ -2,7 +2,7 @@
  * Health state of backends, keyed by backend address (the normalized URL) so that it survives a config
  * reload: the server keeps one registry for its whole life and builds every new Pool against it.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { PassiveSpec } from './types.js';
 
 /** Where a state change is logged, and under which labels. Built once per Backend. */

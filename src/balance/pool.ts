@@ -3,8 +3,8 @@
  * (sticky cookie, then the picker over primaries, then backups), keeps the per-backend counters, feeds
  * passive and active health, and queues requests while every usable backend is at max_conns.
  */
-import type { Logger } from '../log.js';
-import { ProxyError } from '../proxy/errors.js';
+import type { Logger } from '../core/log.js';
+import { ProxyError } from '../core/errors.js';
 import { Backend } from './backend.js';
 import { ActiveHealthChecker } from './health-active.js';
 import type { HealthRegistry } from './health-registry.js';
@@ -21,7 +21,7 @@ export interface PoolDeps {
   /** Optional secret for backend ids (sticky cookies): without it, ids are a plain hash of pool and address. */
   readonly idSecret?: string | undefined;
   /** Told about every finished attempt (for statistics): called from release(). */
-  readonly onAttempt?: ((backend: Backend, outcome: AttemptOutcome, elapsedMs: number) => void) | undefined;
+  readonly onAttempt?: ((backend: Backend, outcome: Exclude<AttemptOutcome, 'retried'>, elapsedMs: number) => void) | undefined;
 }
 
 export class Pool {
@@ -80,6 +80,10 @@ export class Pool {
   /** Reports the end of one attempt: decrements inflight, updates latency EWMA and errors, feeds passive health, wakes a queued request. */
   release(backend: Backend, outcome: AttemptOutcome, elapsedMs: number): void {
     if (backend.inflight > 0) backend.inflight--;
+    if (outcome === 'retried') {
+      if (this.queue.length > 0) this.queue.serveWaiting(this.serveQueued);
+      return;
+    }
     const now = Date.now();
     if (outcome === 'ok') {
       backend.recordLatency(elapsedMs);
@@ -90,6 +94,11 @@ export class Pool {
     }
     this.onAttempt?.(backend, outcome, elapsedMs);
     if (this.queue.length > 0) this.queue.serveWaiting(this.serveQueued);
+  }
+
+  /** Takes `backend` again for the same request (after a 'retried' release), whatever the picker would say. */
+  reacquire(backend: Backend): Backend {
+    return this.take(backend);
   }
 
   /** The Set-Cookie value pinning the client to `backend`, or undefined (no sticky sessions, or already pinned there). */

@@ -2,7 +2,7 @@
  * The bounded FIFO where requests wait while every usable backend is at `max_conns`. Overflow and
  * timeout reject with ProxyError('queue_full') and a Retry-After header.
  */
-import { ProxyError } from '../proxy/errors.js';
+import { ProxyError } from '../core/errors.js';
 import type { Backend } from './backend.js';
 import type { BalanceRequest } from './types.js';
 

@@ -66,7 +66,8 @@ export interface PoolSpec {
 /** How one attempt against a backend ended. */
 export type AttemptOutcome =
   | 'ok' // a response came back (any status the gateway does not treat as a failure)
-  | 'failure'; // connect error, reset, timeout, or a body that broke off (not an HTTP error status)
+  | 'failure' // connect error, reset, timeout, or a body that broke off (not an HTTP error status)
+  | 'retried'; // a pooled keep-alive connection closed under the request: sent again, counted neither way
 
 /** What the dashboard and metrics read of one backend. */
 export interface BackendSnapshot {

@@ -62,31 +62,3 @@ export class BodyRecorder extends Transform {
     return this.onComplete(body);
   }
 }
-
-/** Reads a whole body (for background revalidation); null when it fails or exceeds `limit`. */
-export function readBody(source: Readable, limit: number): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let done = false;
-    const finish = (body: Buffer | null) => {
-      if (done) return;
-      done = true;
-      resolve(body);
-    };
-    source.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > limit) {
-        source.destroy();
-        finish(null);
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    source.once('end', () => finish(Buffer.concat(chunks, bytes)));
-    source.once('error', () => finish(null));
-    source.once('close', () => {
-      if (!source.readableEnded) finish(null);
-    });
-  });
-}

@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseEntityTag, strongMatch } from './conditional-request.js';
-import { firstValue } from './header-list.js';
+import { firstValue } from '../core/header-list.js';
 import { parseHttpDate } from './http-date.js';
 import type { FreshnessInfo } from './shared-cache-policy.js';
 

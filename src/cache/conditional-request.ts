@@ -4,7 +4,7 @@
  * validators the cache sends when it revalidates (RFC 9111 §4.3.1).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { firstValue } from './header-list.js';
+import { firstValue } from '../core/header-list.js';
 import { parseHttpDate } from './http-date.js';
 import type { FreshnessInfo } from './shared-cache-policy.js';
 

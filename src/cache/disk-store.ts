@@ -1,9 +1,10 @@
 /**
  * The disk store: one file per entry under `dir` (`dir/ab/<sha256 of key>.entry`), written to a
  * temporary file and renamed into place, so a crash never leaves a half-written entry. An in-memory
- * index (key → size, URL, tags, expiry, in LRU order) is rebuilt from the files' headers on start, so
- * the cache survives a restart; the same byte bound and LRU eviction as the memory store apply to the
- * files' sizes. After a restart, recency is approximated by the files' modification times.
+ * table (key → size, file, expiry, in LRU order) is rebuilt from the files' headers on start and every
+ * entry found is reported to the index above (StoreIndex), so the cache survives a restart; the same
+ * byte bound and LRU eviction as the memory store apply to the files' sizes. After a restart, recency is
+ * approximated by the files' modification times.
  *
  * File format: "PCS1", a 4-byte big-endian length, that many bytes of JSON metadata (the
  * StoredResponse without its body), then the body.
@@ -11,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CacheStore, StoreOptions, StoreStats } from './store.js';
+import type { CacheStore, StoreListener, StoreOptions, StoreStats } from './store.js';
 import type { StoredResponse } from './stored-response.js';
 
 const MAGIC = Buffer.from('PCS1');
@@ -31,14 +32,13 @@ type Meta = Omit<StoredResponse, 'body'> & { readonly bodyLength: number };
 export class DiskStore implements CacheStore {
   /** Insertion order is LRU order: the first entry is the least recently used. */
   private readonly index = new Map<string, IndexEntry>();
-  private readonly byUrl = new Map<string, Set<string>>();
-  private readonly byTag = new Map<string, Set<string>>();
+  private listener: StoreListener = { found() {}, lost() {} };
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
   private readonly maxBytes: number;
   private readonly maxEntryBytes: number;
   private readonly timer: NodeJS.Timeout | null;
-  private readonly ready: Promise<void>;
+  private readonly loaded: Promise<void>;
   private bytes = 0;
   private evictions = 0;
   private tmpCounter = 0;
@@ -50,38 +50,32 @@ export class DiskStore implements CacheStore {
     this.now = options.now ?? Date.now;
     this.maxBytes = options.maxBytes;
     this.maxEntryBytes = Math.min(options.maxEntryBytes, options.maxBytes);
-    this.ready = this.load();
+    this.loaded = this.load();
     // Operations report a failed load themselves; this only keeps it from being an unhandled rejection.
-    this.ready.catch(() => undefined);
+    this.loaded.catch(() => undefined);
     const interval = options.sweepIntervalMs ?? 60_000;
     this.timer = interval > 0 ? setInterval(() => void this.sweep().catch(() => undefined), interval) : null;
     this.timer?.unref();
   }
 
-  /** Resolves once the index has been rebuilt from the files on disk. */
-  whenReady(): Promise<void> {
-    return this.ready;
+  /** The listener hears of every entry found on disk, whether read before this call or after. */
+  listen(listener: StoreListener): void {
+    this.listener = listener;
+    for (const e of this.index.values()) listener.found(e);
+  }
+
+  /** Resolves once the table has been rebuilt from the files on disk. */
+  ready(): Promise<void> {
+    return this.loaded;
   }
 
   async get(key: string): Promise<StoredResponse | undefined> {
-    await this.ready;
+    await this.loaded;
     return this.read(key);
   }
 
-  async variants(url: string): Promise<StoredResponse[]> {
-    await this.ready;
-    const keys = this.byUrl.get(url);
-    if (keys === undefined) return [];
-    const out: StoredResponse[] = [];
-    for (const key of [...keys]) {
-      const entry = await this.read(key);
-      if (entry !== undefined) out.push(entry);
-    }
-    return out;
-  }
-
   async set(entry: StoredResponse): Promise<boolean> {
-    await this.ready;
+    await this.loaded;
     return this.withLock(entry.key, async () => {
       const data = serialise(entry);
       if (data.length > this.maxEntryBytes) {
@@ -106,33 +100,18 @@ export class DiskStore implements CacheStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    await this.ready;
+    await this.loaded;
     return this.withLock(key, () => this.remove(key));
   }
 
-  async deleteUrl(url: string): Promise<number> {
-    await this.ready;
-    return this.deleteAll(this.byUrl.get(url));
-  }
-
-  async keys(prefix: string): Promise<string[]> {
-    await this.ready;
-    const out: string[] = [];
-    for (const key of this.index.keys()) if (key.startsWith(prefix)) out.push(key);
-    return out;
-  }
-
-  async purgeTag(tag: string): Promise<number> {
-    await this.ready;
-    return this.deleteAll(this.byTag.get(tag));
-  }
-
   async sweep(): Promise<number> {
-    await this.ready;
+    await this.loaded;
     const now = this.now();
     const expired: string[] = [];
     for (const e of this.index.values()) if (e.expiresAt <= now) expired.push(e.key);
-    return this.deleteAll(new Set(expired));
+    let n = 0;
+    for (const key of expired) if (await this.withLock(key, () => this.remove(key, true))) n++;
+    return n;
   }
 
   stats(): StoreStats {
@@ -141,7 +120,7 @@ export class DiskStore implements CacheStore {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.ready.catch(() => undefined);
+    await this.loaded.catch(() => undefined);
     await Promise.allSettled([...this.locks.values()]);
   }
 
@@ -156,19 +135,19 @@ export class DiskStore implements CacheStore {
     const e = this.index.get(key);
     if (e === undefined) return undefined;
     if (e.expiresAt <= this.now()) {
-      await this.withLock(key, () => this.remove(key));
+      await this.withLock(key, () => this.remove(key, true));
       return undefined;
     }
     let data: Buffer;
     try {
       data = await readFile(e.file);
     } catch {
-      if (this.index.get(key) === e) this.unindex(key);
+      if (this.index.get(key) === e) this.unindex(key, true);
       return undefined;
     }
     const entry = deserialise(data);
     if (entry === null || entry.key !== key) {
-      if (this.index.get(key) === e) this.unindex(key);
+      if (this.index.get(key) === e) this.unindex(key, true);
       await unlink(e.file).catch(() => undefined);
       return undefined;
     }
@@ -180,25 +159,19 @@ export class DiskStore implements CacheStore {
     return entry;
   }
 
-  private async remove(key: string): Promise<boolean> {
+  /** Deletes an entry's file; `lost` when it left on its own (expired) rather than by request. */
+  private async remove(key: string, lost = false): Promise<boolean> {
     const e = this.index.get(key);
     if (e === undefined) return false;
-    this.unindex(key);
+    this.unindex(key, lost);
     await unlink(e.file).catch(() => undefined);
     return true;
-  }
-
-  private async deleteAll(keys: ReadonlySet<string> | undefined): Promise<number> {
-    if (keys === undefined) return 0;
-    let n = 0;
-    for (const key of [...keys]) if (await this.withLock(key, () => this.remove(key))) n++;
-    return n;
   }
 
   private async evictOverflow(): Promise<void> {
     while (this.bytes > this.maxBytes && this.index.size > 0) {
       const oldest = this.index.values().next().value as IndexEntry;
-      this.unindex(oldest.key);
+      this.unindex(oldest.key, true);
       this.evictions++;
       await unlink(oldest.file).catch(() => undefined);
     }
@@ -219,17 +192,14 @@ export class DiskStore implements CacheStore {
   private addToIndex(e: IndexEntry): void {
     this.index.set(e.key, e);
     this.bytes += e.size;
-    addTo(this.byUrl, e.url, e.key);
-    for (const tag of e.tags) addTo(this.byTag, tag, e.key);
   }
 
-  private unindex(key: string): void {
+  private unindex(key: string, lost = false): void {
     const e = this.index.get(key);
     if (e === undefined) return;
     this.index.delete(key);
     this.bytes -= e.size;
-    removeFrom(this.byUrl, e.url, key);
-    for (const tag of e.tags) removeFrom(this.byTag, tag, key);
+    if (lost) this.listener.lost(key);
   }
 
   private async load(): Promise<void> {
@@ -261,6 +231,7 @@ export class DiskStore implements CacheStore {
         continue;
       }
       this.addToIndex(e);
+      this.listener.found(e);
     }
     await this.evictOverflow();
   }
@@ -314,17 +285,4 @@ async function readIndexEntry(file: string): Promise<{ e: IndexEntry; mtime: num
   } finally {
     await handle?.close();
   }
-}
-
-function addTo(map: Map<string, Set<string>>, name: string, key: string): void {
-  let set = map.get(name);
-  if (set === undefined) map.set(name, (set = new Set()));
-  set.add(key);
-}
-
-function removeFrom(map: Map<string, Set<string>>, name: string, key: string): void {
-  const set = map.get(name);
-  if (set === undefined) return;
-  set.delete(key);
-  if (set.size === 0) map.delete(name);
 }

@@ -2,14 +2,35 @@
  * One cache per front door. The reverse and the forward proxy never share entries: a client of the
  * reverse proxy chooses the Host header, so what the backends answer for `Host: bank.example` must
  * never reach a forward-proxy user as http://bank.example/ (nor a forward-proxy user's fetch reach
- * reverse clients). With both doors running each gets half of `cache.max_size` (a disk cache lives in
- * `cache.dir/reverse` and `cache.dir/forward`). The admin API sees them as one cache.
+ * reverse clients). With both doors running each gets half of the byte bound (a disk cache lives in
+ * `dir/reverse` and `dir/forward`). The admin API sees them as one cache. This is where stores are made.
  */
 import { join } from 'node:path';
-import type { CacheConfig, Config } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import { createCache, type HttpCache } from './http-cache.js';
+import type { Logger } from '../core/log.js';
+import { DiskStore } from './disk-store.js';
+import { HttpCache, type CacheSettings } from './engine.js';
+import { LocalTier } from './local-tier.js';
+import { MemoryStore } from './memory-store.js';
+import type { CacheStore } from './store.js';
 import type { CacheStats } from './types.js';
+
+export interface DoorCacheSettings extends CacheSettings {
+  /** Bytes kept by all doors' stores together. */
+  readonly maxBytes: number;
+  readonly store: 'memory' | 'disk';
+  /** Directory of the disk store. */
+  readonly dir: string | undefined;
+}
+
+export interface DoorCacheOptions {
+  readonly log: Logger;
+  readonly now?: () => number;
+  /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
+  readonly onInvalidate?: (url: string) => void;
+}
+
+/** Bytes allowed for an entry's headers and bookkeeping on top of the body limit. */
+const ENTRY_HEADER_ALLOWANCE = 64 * 1024;
 
 export class DoorCaches {
   private constructor(
@@ -17,20 +38,16 @@ export class DoorCaches {
     readonly forward: HttpCache | null,
   ) {}
 
-  /** The caches of the doors `config` runs; null when the cache is off. */
-  static create(config: Config, log: Logger, onInvalidate?: (url: string) => void): DoorCaches | null {
-    const cache = config.cache;
-    if (!cache.enabled) return null;
-    const doors = (config.reverse ? 1 : 0) + (config.forward ? 1 : 0);
-    const forDoor = (door: 'reverse' | 'forward'): CacheConfig => ({
-      ...cache,
-      max_size: Math.max(1, Math.floor(cache.max_size / Math.max(1, doors))),
-      dir: cache.dir === undefined ? undefined : join(cache.dir, door),
-    });
-    return new DoorCaches(
-      config.reverse ? createCache(forDoor('reverse'), log, onInvalidate) : null,
-      config.forward ? createCache(forDoor('forward'), log, onInvalidate) : null,
-    );
+  /** The caches of the doors that run. */
+  static create(doors: { readonly reverse: boolean; readonly forward: boolean }, settings: DoorCacheSettings, options: DoorCacheOptions): DoorCaches {
+    const share = Math.max(1, Math.floor(settings.maxBytes / Math.max(1, Number(doors.reverse) + Number(doors.forward))));
+    const forDoor = (door: 'reverse' | 'forward'): HttpCache => {
+      const storeOptions = { maxBytes: share, maxEntryBytes: settings.maxObjectSize + ENTRY_HEADER_ALLOWANCE, now: options.now };
+      const store: CacheStore =
+        settings.store === 'disk' && settings.dir !== undefined ? new DiskStore(join(settings.dir, door), storeOptions) : new MemoryStore(storeOptions);
+      return new HttpCache({ settings, tier: new LocalTier(store), log: options.log, now: options.now, onInvalidate: options.onInvalidate });
+    };
+    return new DoorCaches(doors.reverse ? forDoor('reverse') : null, doors.forward ? forDoor('forward') : null);
   }
 
   stats(): CacheStats {

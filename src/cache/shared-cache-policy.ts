@@ -10,7 +10,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { CacheDirectives, MAX_DELTA_SECONDS, parseCacheControl, parseTargetedCacheControl } from './cache-control.js';
-import { firstValue } from './header-list.js';
+import { firstValue } from '../core/header-list.js';
 import { parseHttpDate } from './http-date.js';
 import { parseVary, type VaryNames } from './vary.js';
 

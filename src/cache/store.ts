@@ -1,12 +1,13 @@
 /**
- * Where stored responses live. The engine (HttpCache) is the only user; it never assumes anything
- * beyond this interface, and one conformance suite (test/cache/store-conformance.test.ts) runs against
- * every implementation.
+ * Where stored responses live, and the little a store must do: get, set, delete by key, stay within its
+ * byte bound, and say which entries it holds and which left by themselves. Everything above a key —
+ * which variants a URL has, which entries carry a tag, prefix purges — lives once, in StoreIndex
+ * (src/cache/store-index.ts), above every store. One conformance suite (test/cache/store-conformance.ts)
+ * runs against every implementation.
  *
- * Keys are `url + "\n" + variant key` (see StoredResponse.key), so all variants of a URL share the
- * URL as a prefix. Every store is bounded in bytes (StoredResponse.size), evicts least recently used
- * entries, refuses entries larger than its per-entry bound, and drops entries past their expiresAt
- * lazily on access and in a periodic sweep.
+ * Keys are `url + "\n" + variant key` (see StoredResponse.key). Every store is bounded in bytes
+ * (StoredResponse.size), evicts least recently used entries, refuses entries larger than its
+ * per-entry bound, and drops entries past their expiresAt lazily on access and in a periodic sweep.
  */
 import type { StoredResponse } from './stored-response.js';
 
@@ -28,23 +29,35 @@ export interface StoreOptions {
   readonly sweepIntervalMs?: number;
 }
 
+/** What the index above a store needs to know of an entry. */
+export interface EntrySummary {
+  readonly key: string;
+  readonly url: string;
+  readonly tags: readonly string[];
+}
+
+/** How a store tells the index above it what it holds. */
+export interface StoreListener {
+  /** An entry the store holds without having been given it now (a persistent store, at start). */
+  found(entry: EntrySummary): void;
+  /** An entry left on its own: evicted, expired, or found unreadable. */
+  lost(key: string): void;
+}
+
 export interface CacheStore {
-  /** The entry stored under `key` (marking it recently used), or undefined. */
-  get(key: string): Promise<StoredResponse | undefined>;
   /**
-   * Every stored variant of a URL (primary key), most recently stored last. A store that keeps its
+   * The entry stored under `key` (marking it recently used), or undefined. A store that keeps its
    * entries in memory answers synchronously, so that a cache hit costs no promise and no microtask.
    */
-  variants(url: string): StoredResponse[] | Promise<StoredResponse[]>;
+  get(key: string): StoredResponse | undefined | Promise<StoredResponse | undefined>;
   /** Stores (or replaces) an entry; false when it was refused (too big). */
   set(entry: StoredResponse): Promise<boolean>;
+  /** Removes an entry; false when there was none. Not reported to the listener. */
   delete(key: string): Promise<boolean>;
-  /** Deletes every variant of a URL; returns how many entries went. */
-  deleteUrl(url: string): Promise<number>;
-  /** Keys that start with `prefix`. */
-  keys(prefix: string): Promise<string[]>;
-  /** Deletes every entry carrying `tag`; returns how many went. */
-  purgeTag(tag: string): Promise<number>;
+  /** Called once, before any other call: the listener hears of every entry found and lost from then on. */
+  listen(listener: StoreListener): void;
+  /** Resolves once the store can answer (a persistent store has read what it holds). */
+  ready(): Promise<void>;
   /** Drops expired entries now; returns how many went. */
   sweep(): Promise<number>;
   stats(): StoreStats;

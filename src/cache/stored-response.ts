@@ -5,8 +5,8 @@
  * body's length, so a hit only appends Age and Cache-Status.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { headersFromRaw } from '../proxy/hop-by-hop.js';
-import { headerBytes } from './header-list.js';
+import { headersFromRaw } from '../core/hop-by-hop.js';
+import { headerBytes } from '../core/header-list.js';
 import { decideStorage, type FreshnessInfo, hasValidator, type PolicyOptions, type RequestDirectives } from './shared-cache-policy.js';
 import { selectingValues, variantKey } from './vary.js';
 

@@ -1,7 +1,7 @@
 /** Command-line flags: parsed, checked (each error names the flag), and turned into a config overlay. */
 import { parseArgs } from 'node:util';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
-import { LOG_LEVELS } from '../log.js';
+import { LOG_LEVELS } from '../core/log.js';
 import { ConfigError } from './errors.js';
 import { mergeConfig, readConfigFile, validateConfig } from './load.js';
 import type { Config } from './schema.js';

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
-import { LOG_LEVELS } from '../log.js';
+import { LOG_LEVELS } from '../core/log.js';
 import { formatAddress, parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
 
 const msg = (expected: string) => ({ error: `expected ${expected}` });

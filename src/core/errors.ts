@@ -72,6 +72,12 @@ export class ProxyError extends Error {
   }
 }
 
+/** Turns any thrown value into a ProxyError (an unexpected one is the proxy's own failure: 500). */
+export function asProxyError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
+  return new ProxyError('internal', 'the proxy failed to handle this request', { cause: err });
+}
+
 /** Maps a socket/DNS error from talking to an upstream into a ProxyError. */
 export function upstreamError(err: unknown, what: string): ProxyError {
   if (err instanceof ProxyError) return err;

@@ -14,7 +14,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { ListenAddress } from '../config/units.js';
 import { canonicalAddress, isLoopbackOrUnspecified, isPrivateAddress } from '../policy/ip-ranges.js';
-import { ProxyError } from '../proxy/errors.js';
+import { ProxyError } from '../core/errors.js';
 
 /** One of this process's listeners, named by its config key (`forward.listen`, `admin.listen`, …). */
 export interface OwnListener extends ListenAddress {

@@ -1,49 +1,39 @@
 /**
- * The forward proxy's front door: browsers, curl, npm and git send it absolute-URI requests
- * (`GET http://host/path`) and CONNECT requests (`CONNECT host:443`).
- *
- * Order of checks for both: client allow-list (403) → loop (508) → proxy authentication (407) →
- * target parsing (400) → CONNECT port (403) → target is this proxy (508) or another of its listeners,
- * or a literal private address with forward.deny_private (403) → access rules (403 block page) →
- * Max-Forwards: 0 on OPTIONS/TRACE (answered here) or the tunnel limit (503). Rules see the host name
- * as the client wrote it, before any DNS lookup. Then a relayed request goes through the shared
- * pipeline (cache → upstream → reply) with the header policy applied, and a CONNECT becomes a byte
- * tunnel. Names are checked again after DNS, by the lookup each origin connection uses
- * (DestinationGuard, DNS-rebinding safe).
+ * The forward proxy's entry points: absolute-URI requests (`GET http://host/path`) and CONNECT
+ * (`CONNECT host:443`), both run through the shared request phases with the forward door
+ * (forward-door.ts). What proxying means is what this file adds: a relayed request goes through the
+ * cache to its origin with the anonymizing header policy applied (origin-call.ts); a CONNECT becomes a
+ * byte tunnel (tunnel.ts), within forward.max_tunnels.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { cacheKeyUrl } from '../cache/cache-key.js';
 import type { CacheEngine } from '../cache/types.js';
 import type { ForwardConfig } from '../config/schema.js';
-import type { Logger } from '../log.js';
+import { ProxyError } from '../core/errors.js';
+import type { Timeouts } from '../core/messages.js';
+import { admitBody, type RequestGuard } from '../pipeline/admission.js';
+import { exchange } from '../pipeline/http-exchange.js';
+import { localPage } from '../pipeline/pages.js';
+import { runPhases } from '../pipeline/runner.js';
+import { HttpSession, SocketSession, type SessionSink } from '../pipeline/session.js';
 import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
 import { HeaderPolicy } from '../policy/header-policy.js';
-import { RuleSet, type BlockedRequest, type RuleVerdict } from '../policy/rules.js';
-import { ProxyError } from '../proxy/errors.js';
-import { exchange, logWhenDone, newExchangeRecord, type ExchangeRecord } from '../proxy/exchange.js';
-import { admitBody, type RequestGuard } from '../proxy/request-guard.js';
-import { writeError } from '../proxy/reply.js';
-import type { Timeouts } from '../proxy/upstream-request.js';
+import { RuleSet } from '../policy/rules.js';
 import { DestinationGuard, type OwnListener } from './destination-guard.js';
+import { ForwardDoor, type ForwardDestination } from './forward-door.js';
 import { OriginCall, type OriginCallSettings } from './origin-call.js';
 import { OriginConnector, type TunnelConnection } from './origin-connector.js';
-import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
-import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
 import { ProxyAuthenticator } from './proxy-auth.js';
-import { parseAbsoluteTarget, parseConnectTarget } from './request-target.js';
-import { Tunnel, type TunnelStats } from './tunnel.js';
+import { Tunnel } from './tunnel.js';
 
 export interface ForwardProxyOptions {
   readonly config: ForwardConfig;
   readonly cache: CacheEngine | null;
-  readonly log: Logger;
-  readonly onDone?: ((record: ExchangeRecord, status: number) => void) | undefined;
+  readonly sink: SessionSink;
   /** Admission check: malformed requests, size limits, rate limit (the runtime builds it from `limits`). */
   readonly admission: RequestGuard;
-  /** Told of every request an access rule refused. */
-  readonly onBlocked?: ((blocked: BlockedRequest) => void) | undefined;
   /** Where HTTP_PROXY / HTTPS_PROXY / NO_PROXY are read from (default process.env). */
   readonly env?: NodeJS.ProcessEnv;
   /** The clock for time-of-day rules (default the system clock). */
@@ -66,19 +56,13 @@ const EARLY_DATA_LIMIT = 64 * 1024;
 const LIMIT_WARN_MS = 10_000;
 
 export class ForwardProxy {
+  readonly door: ForwardDoor;
   readonly rules: RuleSet;
-  readonly headerPolicy: HeaderPolicy;
   readonly connector: OriginConnector;
   readonly guard: DestinationGuard;
   private readonly config: ForwardConfig;
   private readonly cache: CacheEngine | null;
-  private readonly log: Logger;
-  private readonly onDone: ((record: ExchangeRecord, status: number) => void) | undefined;
-  private readonly onBlocked: ((blocked: BlockedRequest) => void) | undefined;
-  private readonly admission: RequestGuard;
-  private readonly clients: CidrList;
-  private readonly connectPorts: ReadonlySet<number>;
-  private readonly auth: ProxyAuthenticator | null;
+  private readonly sink: SessionSink;
   private readonly timeouts: Timeouts;
   private readonly originCallSettings: OriginCallSettings;
   private readonly tunnels = new Set<Tunnel>();
@@ -90,20 +74,14 @@ export class ForwardProxy {
   /** Compiles the config; throws ConfigError naming the key for bad rules, auth files or upstream proxy. */
   constructor(options: ForwardProxyOptions) {
     const { config } = options;
+    const log = options.sink.log;
     this.config = config;
     this.cache = options.cache;
-    this.log = options.log;
-    this.onDone = options.onDone;
-    this.onBlocked = options.onBlocked;
-    this.admission = options.admission;
-    this.clients = new CidrList(config.clients);
-    this.connectPorts = new Set(config.connect_ports);
+    this.sink = options.sink;
     this.rules = new RuleSet(config.rules, { keyPath: 'forward.rules', readFile: options.readFile, now: options.now });
-    for (const w of this.rules.warnings) this.log.warn({ key: w.key }, w.message);
-    this.auth = config.auth ? new ProxyAuthenticator(config.auth, options.readFile) : null;
-    this.headerPolicy = new HeaderPolicy(config.anonymize);
+    for (const w of this.rules.warnings) log.warn({ key: w.key }, w.message);
+    const headerPolicy = new HeaderPolicy(config.anonymize);
     this.timeouts = { connectMs: config.timeouts.connect, responseHeaderMs: config.timeouts.response_header, idleMs: config.timeouts.idle };
-
     this.guard = new DestinationGuard({
       denyPrivate: config.deny_private,
       ownListeners: options.ownAddresses ?? (config.listen.port === 0 ? [] : [{ key: 'forward.listen', host: config.listen.host, port: config.listen.port }]),
@@ -111,15 +89,25 @@ export class ForwardProxy {
     this.connector = new OriginConnector({
       upstreamProxy: config.upstream_proxy,
       env: options.env ?? process.env,
-      log: options.log,
+      log,
       ownAddress: config.listen,
       connectMs: config.timeouts.connect,
       lookup: options.lookup,
       guard: this.guard,
     });
-    this.originCallSettings = { connector: this.connector, headerPolicy: this.headerPolicy, timeouts: this.timeouts, maxBodySize: options.admission.limits.maxBodySize };
+    this.door = new ForwardDoor({
+      clients: new CidrList(config.clients),
+      admission: options.admission,
+      rules: this.rules,
+      auth: config.auth ? new ProxyAuthenticator(config.auth, options.readFile) : null,
+      headerPolicy,
+      guard: this.guard,
+      connectPorts: new Set(config.connect_ports),
+      pacBypass: config.pac.bypass,
+    });
+    this.originCallSettings = { connector: this.connector, headerPolicy, timeouts: this.timeouts, maxBodySize: options.admission.limits.maxBodySize };
     if (config.deny_private && this.connector.chained) {
-      this.log.warn(
+      log.warn(
         { key: 'forward.deny_private' },
         'requests sent through the upstream proxy are resolved by that proxy: forward.deny_private checks only their literal addresses and localhost names here',
       );
@@ -146,240 +134,57 @@ export class ForwardProxy {
     for (const tunnel of this.tunnels) tunnel.close();
   }
 
-  // --- absolute-URI requests (and origin-form requests for the PAC file) ---
-
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const clientAddress = normalizeAddress(req.socket.remoteAddress);
-    const record = newExchangeRecord('forward', clientAddress);
-    logWhenDone(res, req, record, this.log, this.onDone);
-    if (!this.clients.has(clientAddress)) {
-      this.fail(req, res, record, this.clientRefused(clientAddress));
-      return;
-    }
-    const refused = this.admission.admit(req, clientAddress);
-    if (refused) {
-      this.fail(req, res, record, refused);
-      return;
-    }
-    const url = req.url ?? '';
-    if (url.charCodeAt(0) === 47 /* / */) {
-      this.serveLocal(req, res, record, url);
-      return;
-    }
-    if (this.headerPolicy.seenBefore(req.headers)) {
-      this.fail(req, res, record, new ProxyError('loop_detected', 'this request has already been through this proxy'));
-      return;
-    }
-    if (this.auth === null) {
-      this.relay(req, res, record, undefined);
-      return;
-    }
-    const user = this.auth.authenticate(req.headers['proxy-authorization']);
-    if (user instanceof Promise) {
-      void user.then((u) => this.relayIfAuthenticated(req, res, record, u));
-    } else {
-      this.relayIfAuthenticated(req, res, record, user);
-    }
+    const session = new HttpSession('forward', req, res, normalizeAddress(req.socket.remoteAddress), 'http', this.sink);
+    runPhases(session, this.door, this.relay);
   }
 
-  private relayIfAuthenticated(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, user: string | null): void {
-    if (user === null) this.fail(req, res, record, this.authRequired(req.headers['proxy-authorization'] !== undefined));
-    else this.relay(req, res, record, user);
+  handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const session = new SocketSession('forward', 'connect', req, socket, head, normalizeAddress(req.socket.remoteAddress), 'http', this.sink);
+    runPhases(session, this.door, this.connect);
   }
 
-  private relay(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, user: string | undefined): void {
-    const target = parseAbsoluteTarget(req.url ?? '');
-    if (target === null) {
-      this.fail(req, res, record, new ProxyError('bad_request', 'expected an absolute http:// or https:// URL as the request target'));
-      return;
-    }
-    if (isOwnAddress(target.hostname, target.port, req.socket)) {
-      this.fail(req, res, record, new ProxyError('loop_detected', `${target.authority} is this proxy itself`));
-      return;
-    }
-    const prohibited = this.guard.checkTarget(target.hostname, target.port, target.authority);
-    if (prohibited !== null) {
-      this.fail(req, res, record, prohibited);
-      return;
-    }
-    const method = req.method ?? 'GET';
-    const verdict = this.rules.size === 0 ? null : this.rules.evaluate({
-      host: target.hostname,
-      port: target.port,
-      method,
-      clientAddress: record.clientAddress,
-      userAgent: req.headers['user-agent'],
-      user,
-    });
-    if (verdict !== null && verdict.action === 'deny') {
-      this.logBlocked(record, user, method, target.authority, verdict);
-      record.error = 'forbidden';
-      sendPage(req, res, blockedPage(target.authority, verdict.label, req.headers.accept));
-      return;
-    }
-
+  /** The proxy phase of an absolute-URI request: through the cache to the origin. */
+  private readonly relay = (session: HttpSession, dest: ForwardDestination): void => {
+    if (dest.kind !== 'http') return;
+    const method = session.method;
     let maxForwards = -1;
-    const maxForwardsField = req.headers['max-forwards'];
+    const maxForwardsField = session.req.headers['max-forwards'];
     if ((method === 'OPTIONS' || method === 'TRACE') && typeof maxForwardsField === 'string') {
       maxForwards = parseMaxForwards(maxForwardsField);
       if (maxForwards === 0) {
-        this.answerAsFinalRecipient(req, res, record, method);
+        session.cache = 'local';
+        session.respond(finalRecipientAnswer(session));
         return;
       }
     }
-
+    const target = dest.target;
     const upstream = this.connector.target(target.scheme, target.hostname, target.port, target.origin);
-    record.upstream = upstream.label;
-    const tooBig = admitBody(req, res, this.originCallSettings.maxBodySize);
-    if (tooBig) {
-      this.fail(req, res, record, tooBig);
+    session.upstream = upstream.label;
+    const tooBig = admitBody(session, this.originCallSettings.maxBodySize);
+    if (tooBig !== null) {
+      session.refuse(tooBig);
       return;
     }
-    const call = new OriginCall(this.originCallSettings, req, res, target, upstream, record.clientAddress, maxForwards);
+    const call = new OriginCall(this.originCallSettings, session, target, upstream, maxForwards);
     const cacheKey = this.cache === null ? null : cacheKeyUrl(target.scheme, target.authority, target.path);
-    exchange(req, res, record, this.cache, cacheKey, call.fetch);
-  }
+    exchange(session, this.cache, cacheKey, call.fetch);
+  };
 
-  /**
-   * OPTIONS or TRACE with `Max-Forwards: 0` (RFC 9110 §7.6.2): this proxy is the final recipient.
-   * OPTIONS gets 200 with the methods the proxy relays; TRACE gets the request back as message/http,
-   * without the fields that carry credentials (§9.3.8).
-   */
-  private answerAsFinalRecipient(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, method: string): void {
-    record.cache = 'local';
-    if (method === 'OPTIONS') {
-      res.writeHead(200, { allow: RELAYED_METHODS, 'content-length': 0, 'cache-control': 'no-store' });
-      res.end();
-      return;
-    }
-    let body = `${method} ${req.url ?? ''} HTTP/${req.httpVersion}\r\n`;
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (!TRACE_EXCLUDED.has(raw[i]!.toLowerCase())) body += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    }
-    body += '\r\n';
-    res.writeHead(200, { 'content-type': 'message/http', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-    res.end(body);
-  }
-
-  /** Origin-form requests: the PAC file, or a page saying this is a proxy. */
-  private serveLocal(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, url: string): void {
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const socket = req.socket;
-    const address = proxyAddressFor(req.headers.host, socket.localAddress, socket.localPort);
-    if (path === '/proxy.pac' || path === '/wpad.dat') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        this.fail(req, res, record, new ProxyError('method_not_allowed', 'the proxy auto-config file supports GET and HEAD', { headers: { allow: 'GET, HEAD' } }));
-        return;
-      }
-      const body = pacScript(address, this.config.pac.bypass);
-      record.cache = 'local';
-      res.writeHead(200, {
-        'content-type': PAC_CONTENT_TYPE,
-        'content-length': Buffer.byteLength(body),
-        'cache-control': 'max-age=300',
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-      return;
-    }
-    record.error = 'bad_request';
-    sendPage(req, res, notAProxyRequestPage(address, req.headers.accept));
-  }
-
-  private fail(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, err: ProxyError): void {
-    record.error = err.code;
-    writeError(req, res, err);
-  }
-
-  // --- CONNECT tunnels ---
-
-  handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', ignore);
-    const clientAddress = normalizeAddress(req.socket.remoteAddress);
-    const record = newExchangeRecord('forward', clientAddress);
-    if (!this.clients.has(clientAddress)) {
-      this.refuseConnect(req, socket, record, errorPage(this.clientRefused(clientAddress)), 'forbidden');
-      return;
-    }
-    const refused = this.admission.admit(req, clientAddress);
-    if (refused) {
-      this.refuseConnect(req, socket, record, errorPage(refused), refused.code);
-      return;
-    }
-    if (this.headerPolicy.seenBefore(req.headers)) {
-      this.refuseConnect(req, socket, record, errorPage(new ProxyError('loop_detected', 'this request has already been through this proxy')), 'loop_detected');
-      return;
-    }
-    if (this.auth === null) {
-      this.connect(req, socket, head, record, undefined);
-      return;
-    }
-    const user = this.auth.authenticate(req.headers['proxy-authorization']);
-    if (user instanceof Promise) {
-      void user.then((u) => this.connectIfAuthenticated(req, socket, head, record, u));
-    } else {
-      this.connectIfAuthenticated(req, socket, head, record, user);
-    }
-  }
-
-  private connectIfAuthenticated(req: IncomingMessage, socket: Duplex, head: Buffer, record: ExchangeRecord, user: string | null): void {
-    if (user === null) {
-      this.refuseConnect(req, socket, record, errorPage(this.authRequired(req.headers['proxy-authorization'] !== undefined)), 'proxy_auth_required');
-    } else {
-      this.connect(req, socket, head, record, user);
-    }
-  }
-
-  private connect(req: IncomingMessage, socket: Duplex, head: Buffer, record: ExchangeRecord, user: string | undefined): void {
-    const authority = req.url ?? '';
-    const target = parseConnectTarget(authority);
-    if (target === null) {
-      this.refuseConnect(req, socket, record, errorPage(new ProxyError('bad_request', 'expected CONNECT host:port')), 'bad_request');
-      return;
-    }
-    if (!this.connectPorts.has(target.port)) {
-      const allowed = [...this.connectPorts].join(', ');
-      const err = new ProxyError('forbidden', `CONNECT to port ${target.port} is not allowed (forward.connect_ports: ${allowed || 'none'})`);
-      this.refuseConnect(req, socket, record, errorPage(err), 'forbidden');
-      return;
-    }
-    if (isOwnAddress(target.hostname, target.port, req.socket)) {
-      this.refuseConnect(req, socket, record, errorPage(new ProxyError('loop_detected', `${authority} is this proxy itself`)), 'loop_detected');
-      return;
-    }
-    const prohibited = this.guard.checkTarget(target.hostname, target.port, authority);
-    if (prohibited !== null) {
-      this.refuseConnect(req, socket, record, errorPage(prohibited), prohibited.code);
-      return;
-    }
-    const verdict = this.rules.size === 0 ? null : this.rules.evaluate({
-      host: target.hostname,
-      port: target.port,
-      method: 'CONNECT',
-      clientAddress: record.clientAddress,
-      userAgent: req.headers['user-agent'],
-      user,
-    });
-    if (verdict !== null && verdict.action === 'deny') {
-      this.logBlocked(record, user, 'CONNECT', authority, verdict);
-      this.refuseConnect(req, socket, record, blockedPage(authority, verdict.label, req.headers.accept), 'forbidden');
-      return;
-    }
-
+  /** The proxy phase of a CONNECT: a tunnel to the target, within forward.max_tunnels. */
+  private readonly connect = (session: SocketSession, dest: ForwardDestination): void => {
     const max = this.config.max_tunnels;
     if (this.tunnels.size + this.opening >= max) {
-      const err = new ProxyError('tunnel_limit', `this proxy already has ${max} tunnels open (forward.max_tunnels); try again later`);
       const now = Date.now();
       if (now - this.limitWarnedAt >= LIMIT_WARN_MS) {
         this.limitWarnedAt = now;
-        this.log.warn({ key: 'forward.max_tunnels', limit: max }, 'tunnel limit reached: CONNECT requests are refused with 503');
+        this.sink.log.warn({ key: 'forward.max_tunnels', limit: max }, 'tunnel limit reached: CONNECT requests are refused with 503');
       }
-      this.refuseConnect(req, socket, record, errorPage(err), err.code);
+      session.refuse(new ProxyError('tunnel_limit', `this proxy already has ${max} tunnels open (forward.max_tunnels); try again later`));
       return;
     }
-
     this.opening++;
+    const socket = session.socket;
     // While the target connection opens, read what the client sends (bytes for the tunnel, kept for
     // it) so that its FIN is seen: a client that gives up frees its slot at once. Node's server
     // sockets allow half-open connections, so without reading, neither 'end' nor 'close' would come.
@@ -398,77 +203,36 @@ export class ForwardProxy {
     socket.on('data', onEarlyData);
     socket.once('end', onClientGone);
     socket.once('close', onClientGone);
-    const cancel = this.connector.openTunnel(target.hostname, target.port, this.timeouts.connectMs, (error, connection) => {
+    const cancel = this.connector.openTunnel(dest.hostname, dest.port, this.timeouts.connectMs, (error, connection) => {
       this.opening--;
       socket.removeListener('data', onEarlyData);
       socket.removeListener('end', onClientGone);
       socket.removeListener('close', onClientGone);
       socket.pause();
-      if (connection !== null) record.upstream = connection.label;
+      if (connection !== null) session.upstream = connection.label;
       if (clientGone || socket.destroyed || !socket.writable) {
         connection?.socket.destroy();
         socket.destroy();
-        if (error !== null) record.error = error.code;
-        this.logConnect(req, record, 499, null);
+        if (error !== null) session.error = error.code;
+        session.finish(499);
       } else if (error !== null) {
-        this.refuseConnect(req, socket, record, errorPage(error), error.code);
+        session.refuse(error);
       } else {
-        this.startTunnel(req, socket, record, connection!, early === null ? head : Buffer.concat(head.length > 0 ? [head, ...early] : early));
+        const head = session.head;
+        this.startTunnel(session, connection!, early === null ? head : Buffer.concat(head.length > 0 ? [head, ...early] : early));
       }
     });
-  }
+  };
 
-  private startTunnel(req: IncomingMessage, socket: Duplex, record: ExchangeRecord, connection: TunnelConnection, first: Buffer): void {
+  private startTunnel(session: SocketSession, connection: TunnelConnection, first: Buffer): void {
     connection.socket.on('error', ignore);
-    socket.write(ESTABLISHED);
-    const tunnel = new Tunnel(socket, connection, first, this.config.tunnel_idle_timeout, (t, stats) => {
+    session.markAnswered();
+    session.socket.write(ESTABLISHED);
+    const tunnel = new Tunnel(session.socket, connection, first, this.config.tunnel_idle_timeout, (t, stats) => {
       this.tunnels.delete(t);
-      this.logConnect(req, record, 200, stats);
+      session.finish(200, stats);
     });
     this.tunnels.add(tunnel);
-  }
-
-  private refuseConnect(req: IncomingMessage, socket: Duplex, record: ExchangeRecord, page: ReturnType<typeof errorPage>, code: string): void {
-    record.error = code;
-    sendRawPage(socket, page);
-    this.logConnect(req, record, page.status, null);
-  }
-
-  private logConnect(req: IncomingMessage, record: ExchangeRecord, status: number, stats: TunnelStats | null): void {
-    this.onDone?.(record, status);
-    if (!this.log.isLevelEnabled('info')) return;
-    this.log.info(
-      {
-        door: record.door,
-        client: record.clientAddress,
-        method: 'CONNECT',
-        url: req.url,
-        status,
-        upstream: record.upstream,
-        error: record.error ?? (stats?.idle ? 'idle_timeout' : undefined),
-        up: stats?.up,
-        down: stats?.down,
-        ms: Math.round(performance.now() - record.startedAt),
-      },
-      'request',
-    );
-  }
-
-  // --- shared ---
-
-  private clientRefused(clientAddress: string): ProxyError {
-    return new ProxyError('forbidden', `${clientAddress || 'this client'} is not allowed to use this proxy (see forward.clients)`);
-  }
-
-  private authRequired(sentCredentials: boolean): ProxyError {
-    return new ProxyError('proxy_auth_required', sentCredentials ? 'the proxy credentials are not valid' : 'this proxy needs a user name and password', {
-      headers: { 'proxy-authenticate': this.auth!.challenge },
-    });
-  }
-
-  private logBlocked(record: ExchangeRecord, user: string | undefined, method: string, target: string, verdict: RuleVerdict): void {
-    this.onBlocked?.({ at: Date.now(), client: record.clientAddress, user, method, target, rule: verdict.label });
-    this.log.info({ door: 'forward', client: record.clientAddress, user, method, target, rule: verdict.label }, 'blocked by policy');
   }
 }
 
@@ -480,22 +244,25 @@ const RELAYED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CO
 /** Fields a TRACE answer leaves out: they carry credentials (RFC 9110 §9.3.8). */
 const TRACE_EXCLUDED: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 
+/**
+ * OPTIONS or TRACE with `Max-Forwards: 0` (RFC 9110 §7.6.2): this proxy is the final recipient.
+ * OPTIONS gets 200 with the methods the proxy relays; TRACE gets the request back as message/http,
+ * without the fields that carry credentials (§9.3.8).
+ */
+function finalRecipientAnswer(session: HttpSession) {
+  const req = session.req;
+  if (session.method === 'OPTIONS') return localPage('text/plain', '', { allow: RELAYED_METHODS, 'cache-control': 'no-store' });
+  let body = `${session.method} ${session.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!TRACE_EXCLUDED.has(raw[i]!.toLowerCase())) body += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  body += '\r\n';
+  return localPage('message/http', body, { 'cache-control': 'no-store' });
+}
+
 /** Max-Forwards as a number, or -1 when it is not 1*DIGIT (then it is relayed unchanged). */
 function parseMaxForwards(value: string): number {
   if (!/^\d{1,9}$/.test(value)) return -1;
   return Number(value);
-}
-
-/**
- * True when host:port is the listener this request arrived on (pre-DNS: names and literals only;
- * `localhost`, loopback and unspecified addresses on the same port count).
- */
-export function isOwnAddress(host: string, port: number, socket: Socket): boolean {
-  if (port !== socket.localPort) return false;
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (host === normalizeAddress(socket.localAddress)) return true;
-  const family = isIP(host);
-  if (family === 4) return host.startsWith('127.') || host === '0.0.0.0';
-  if (family === 6) return host === '::1' || host === '::' || host === '::ffff:127.0.0.1';
-  return false;
 }

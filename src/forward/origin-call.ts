@@ -4,16 +4,17 @@
  * set and the header policy applied, the body within the size limit, and the origin request bounded
  * by the forward proxy's timeouts: straight to the origin over undici, or through the upstream proxy.
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
-import type { UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
+import type { ClientRequest } from 'node:http';
 import type { HeaderPolicy } from '../policy/header-policy.js';
-import { ProxyError } from '../proxy/errors.js';
-import { endToEndRequestHeaders } from '../proxy/hop-by-hop.js';
-import { requestBody } from '../proxy/request-guard.js';
-import { sendWithUndici } from '../proxy/undici-exchange.js';
-import { sendUpstream, withOverrides, type OutboundRequest, type Timeouts } from '../proxy/upstream-request.js';
+import { ProxyError } from '../core/errors.js';
+import { endToEndRequestHeaders } from '../core/hop-by-hop.js';
+import { requestBody } from '../pipeline/admission.js';
+import type { HttpSession } from '../pipeline/session.js';
+import { sendWithUndici } from '../upstream/undici-exchange.js';
+import { sendUpstream, withOverrides } from '../upstream/node-http-exchange.js';
 import type { OriginConnector, OriginTarget } from './origin-connector.js';
 import type { AbsoluteTarget } from './request-target.js';
+import type { UpstreamOverrides, UpstreamResponse, OutboundRequest, Timeouts } from '../core/messages.js';
 
 /** What every relayed request of one forward proxy shares. */
 export interface OriginCallSettings {
@@ -29,11 +30,9 @@ export class OriginCall {
 
   constructor(
     private readonly settings: OriginCallSettings,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly session: HttpSession,
     private readonly target: AbsoluteTarget,
     private readonly upstream: OriginTarget,
-    private readonly clientAddress: string,
     /** The request's Max-Forwards (OPTIONS and TRACE only), or -1 to relay the field unchanged. */
     private readonly maxForwards: number,
   ) {}
@@ -45,17 +44,18 @@ export class OriginCall {
         ? outbound
         : { method: overrides.method ?? outbound.method, path: outbound.path, headers: withOverrides(outbound.headers, overrides), body: outbound.body };
     const { upstream, settings } = this;
-    if (upstream.direct) return sendWithUndici(settings.connector.directDispatcher(), upstream.route, out, settings.timeouts, this.res);
+    if (upstream.direct) return sendWithUndici(settings.connector.directDispatcher(), upstream.route, out, settings.timeouts, this.session.res);
     return sendUpstream(upstream.target, out, settings.timeouts, (request) => this.watch(request));
   };
 
   private outboundRequest(): OutboundRequest {
-    const { req, target } = this;
+    const { session, target } = this;
+    const req = session.req;
     const headers = endToEndRequestHeaders(req.headers);
     headers.host = target.authority;
     if (this.maxForwards > 0) headers['max-forwards'] = String(this.maxForwards - 1);
-    this.settings.headerPolicy.apply(headers, { clientAddress: this.clientAddress, targetOrigin: target.origin, httpVersion: req.httpVersion });
-    return { method: req.method ?? 'GET', path: target.path, headers, body: requestBody(req, this.res, this.settings.maxBodySize) };
+    this.settings.headerPolicy.apply(headers, { clientAddress: session.clientAddress, targetOrigin: target.origin, httpVersion: req.httpVersion });
+    return { method: session.method, path: target.path, headers, body: requestBody(session, this.settings.maxBodySize) };
   }
 
   /**
@@ -63,7 +63,8 @@ export class OriginCall {
    * the proxy agent's socket (handed out only once the upstream proxy is reached).
    */
   private watch(request: ClientRequest): void {
-    const { res, upstream } = this;
+    const { upstream } = this;
+    const res = this.session.res;
     res.once('close', () => {
       if (!res.writableFinished) request.destroy();
     });

@@ -12,14 +12,15 @@ import { ProxyAgent, proxies } from 'proxy-agent';
 import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { ConfigError } from '../config/errors.js';
 import type { ListenAddress } from '../config/units.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { normalizeHost } from '../policy/host-matcher.js';
-import { ProxyError, upstreamError } from '../proxy/errors.js';
-import { POOL_OPTIONS, upstreamConnector, type ConnectionWaiters, type UndiciRoute } from '../proxy/undici-exchange.js';
-import { UPSTREAM_IDLE_KEEPALIVE_MS, type UpstreamTarget } from '../proxy/upstream-request.js';
+import { ProxyError, upstreamError } from '../core/errors.js';
+import { type UndiciRoute } from '../upstream/undici-exchange.js';
+import { type UpstreamTarget } from '../upstream/node-http-exchange.js';
 import type { DestinationGuard } from './destination-guard.js';
 import { DownstreamRelay } from './downstream-relay.js';
 import { chooseUpstreamProxy, redactProxyUrl, UPSTREAM_PROXY_PROTOCOLS, type ProxyChoice } from './proxy-env.js';
+import { POOL_OPTIONS, upstreamConnector, UPSTREAM_IDLE_KEEPALIVE_MS, type ConnectionWaiters } from '../upstream/connector.js';
 
 export interface OriginConnectorOptions {
   readonly upstreamProxy: string | undefined;

@@ -6,16 +6,9 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TunnelStats } from '../pipeline/session.js';
 import type { TunnelConnection } from './origin-connector.js';
 
-export interface TunnelStats {
-  /** Bytes from the client to the target. */
-  readonly up: number;
-  /** Bytes from the target to the client. */
-  readonly down: number;
-  /** True when the idle timeout closed it. */
-  readonly idle: boolean;
-}
 
 export class Tunnel {
   private closed = false;

@@ -1,14 +1,14 @@
 /**
- * Checks every request before either front door sees it, for what Node's parser lets through but a
- * proxy must not relay: framing that a backend could read differently (request smuggling), versions
- * other than HTTP/1.x, duplicate Host, and the configured size limits.
+ * Admission: the first phase every request passes, at both doors and every entry point. Checks what
+ * Node's parser lets through but a proxy must not relay — framing that a backend could read differently
+ * (request smuggling), versions other than HTTP/1.x, duplicate Host — the configured size limits, and
+ * the door's rate limit. Also the request body's own limits, checked once the request is going upstream.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { RateLimiter, type RateLimitSpec } from '../policy/rate-limiter.js';
-import { ProxyError } from './errors.js';
-import { hasRequestBody } from './hop-by-hop.js';
-import { writeError } from './reply.js';
+import { ProxyError } from '../core/errors.js';
+import { hasRequestBody } from '../core/hop-by-hop.js';
+import type { HttpSession, RequestHead } from './session.js';
 
 export interface RequestLimits {
   /** Longest request target, in bytes (414 beyond). */
@@ -35,8 +35,13 @@ export class RequestGuard {
   }
 
   /** Why the request must be refused (400, 414, 429, 431), or null. The body is checked by admitBody. */
-  admit(req: IncomingMessage, clientAddress: string): ProxyError | null {
+  admit(req: RequestHead, clientAddress: string): ProxyError | null {
     return checkRequest(req, this.limits) ?? (this.limiter && rateLimited(this.limiter, clientAddress, this.rateKey));
+  }
+
+  /** The same without the rate limit (which a check must not charge). */
+  check(req: RequestHead): ProxyError | null {
+    return checkRequest(req, this.limits);
   }
 
   stop(): void {
@@ -48,10 +53,11 @@ export class RequestGuard {
  * 413 when the declared Content-Length is over `max` (0 = no limit). Otherwise, for a client that sent
  * `Expect: 100-continue` (left to us by the server's checkContinue), tells it to send the body now.
  */
-export function admitBody(req: IncomingMessage, res: ServerResponse, max: number): ProxyError | null {
-  const declared = req.headers['content-length'];
+export function admitBody(session: HttpSession, max: number): ProxyError | null {
+  const headers = session.req.headers;
+  const declared = headers['content-length'];
   if (max > 0 && declared !== undefined && Number(declared) > max) return tooLarge(max);
-  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  if (headers.expect?.toLowerCase() === '100-continue') session.res.writeContinue();
   return null;
 }
 
@@ -69,7 +75,8 @@ export function rateLimited(limiter: RateLimiter, clientAddress: string, what: s
  * within `max`; for a chunked body under a limit, a pass-through that counts bytes and, the moment
  * the count passes `max`, answers 413 (closing the connection) and fails the upstream request.
  */
-export function requestBody(req: IncomingMessage, res: ServerResponse, max: number): Readable | null {
+export function requestBody(session: HttpSession, max: number): Readable | null {
+  const { req } = session;
   if (!hasRequestBody(req.headers)) return null;
   if (max === 0 || req.headers['transfer-encoding'] === undefined) return req;
   let seen = 0;
@@ -81,10 +88,10 @@ export function requestBody(req: IncomingMessage, res: ServerResponse, max: numb
         return;
       }
       req.unpipe(counter);
-      if (res.headersSent) req.socket.destroy();
+      if (session.answered) req.socket.destroy();
       else {
-        writeError(req, res, tooLarge(max));
-        res.once('finish', () => req.socket.destroy());
+        session.refuse(tooLarge(max));
+        session.res.once('finish', () => req.socket.destroy());
       }
       done(tooLarge(max));
     },
@@ -101,7 +108,7 @@ function tooLarge(max: number): ProxyError {
 const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:\d{0,5})?$/;
 
 /** Returns why the request must be refused, or null when it may proceed. */
-export function checkRequest(req: IncomingMessage, limits: RequestLimits): ProxyError | null {
+export function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
   if (req.httpVersionMajor !== 1) {
     return new ProxyError('bad_request', `HTTP/${req.httpVersion} is not supported here; use HTTP/1.1`);
   }
@@ -134,5 +141,13 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): Proxy
       return new ProxyError('bad_request', `unsupported Transfer-Encoding "${te ?? ''}": only "chunked" is accepted`);
     }
   }
+  const upgrade = req.headers.upgrade;
+  if (upgrade !== undefined && H2C.test(upgrade)) {
+    // RFC 9113 §3.1 retired the h2c upgrade; a proxy that switched could be walked past (h2c smuggling).
+    return new ProxyError('bad_request', 'the HTTP/2 cleartext upgrade (Upgrade: h2c) is not supported: use HTTP/1.1, or HTTP/2 over TLS');
+  }
   return null;
 }
+
+/** An Upgrade header offering h2c, alone or in a list. */
+const H2C = /(^|,)\s*h2c\s*(,|$)/i;

@@ -280,6 +280,8 @@ function compileRegex(source: string, flags: string): RegExp | null {
 export interface BlockedRequest {
   /** When (epoch ms). */
   readonly at: number;
+  /** Which front door refused it. */
+  readonly door: 'forward' | 'reverse';
   readonly client: string;
   readonly user?: string | undefined;
   readonly method: string;

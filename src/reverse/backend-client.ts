@@ -10,9 +10,9 @@ import type { ServerResponse } from 'node:http';
 import { Pool as UndiciPool } from 'undici';
 import type { Backend } from '../balance/backend.js';
 import type { Pool } from '../balance/pool.js';
-import type { UpstreamResponse } from '../cache/types.js';
-import { POOL_OPTIONS, sendWithUndici, upstreamConnector, type UndiciRoute } from '../proxy/undici-exchange.js';
-import type { OutboundRequest, Timeouts } from '../proxy/upstream-request.js';
+import { sendWithUndici, type UndiciRoute } from '../upstream/undici-exchange.js';
+import type { UpstreamResponse, OutboundRequest, Timeouts } from '../core/messages.js';
+import { POOL_OPTIONS, upstreamConnector } from '../upstream/connector.js';
 
 /** How to reach one backend: its label and its undici pool. */
 class BackendClient {

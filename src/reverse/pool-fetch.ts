@@ -1,6 +1,9 @@
 /**
  * The reverse proxy's way to reach an upstream: pick a backend from the route's pool, send the request,
  * and on a failure that nothing upstream could have acted on, try the next backend (up to `retries`).
+ * A pooled keep-alive connection that the backend closed just as an idempotent request was written to
+ * it (a reset before any response) is not the backend's failure: the request goes once more to the
+ * same backend, on another connection, and counts neither as a success nor as a failure.
  * The backend is held (in-flight) until its response body has been read to the end or abandoned.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
@@ -8,10 +11,10 @@ import type { Readable } from 'node:stream';
 import type { Backend } from '../balance/backend.js';
 import type { Pool } from '../balance/pool.js';
 import type { BalanceRequest } from '../balance/types.js';
-import type { UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
-import { ProxyError, upstreamError } from '../proxy/errors.js';
-import { withOverrides, type OutboundRequest, type Timeouts } from '../proxy/upstream-request.js';
+import { ProxyError, upstreamError } from '../core/errors.js';
+import { withOverrides } from '../upstream/node-http-exchange.js';
 import { backendLabel, sendToBackend } from './backend-client.js';
+import type { UpstreamOverrides, UpstreamResponse, OutboundRequest, Timeouts } from '../core/messages.js';
 
 export interface PoolRequest {
   readonly pool: Pool;
@@ -39,16 +42,22 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
   const signal = pool.spec.queue.size > 0 ? abortWhenGone(client) : undefined;
   let tried: Backend[] | null = null;
   let lastError: ProxyError | null = null;
+  let sendAgainTo: Backend | null = null;
+  let resent = false;
   for (let attempt = 0; ; attempt++) {
     // The client may have left while this request waited (for a backend, or a collapsed fetch).
     if (clientGone(client)) throw lastError ?? clientLeft();
     let backend: Backend;
-    try {
-      const picked = pool.acquire(request.balance, tried, signal);
-      backend = picked instanceof Promise ? await picked : picked;
-    } catch (err) {
-      // Every backend was tried: report why the last one failed rather than "no backend".
-      throw lastError ?? err;
+    if (sendAgainTo !== null) {
+      backend = pool.reacquire(sendAgainTo);
+    } else {
+      try {
+        const picked = pool.acquire(request.balance, tried, signal);
+        backend = picked instanceof Promise ? await picked : picked;
+      } catch (err) {
+        // Every backend was tried: report why the last one failed rather than "no backend".
+        throw lastError ?? err;
+      }
     }
     const started = performance.now();
     try {
@@ -58,13 +67,29 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
     } catch (err) {
       // A request cancelled because its client left is not the backend's failure (as for a body).
       const gone = clientGone(client);
-      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started);
       const error = err instanceof ProxyError ? err : upstreamError(err, backendLabel(backend, request.timeouts.connectMs));
-      if (!error.retryable || attempt >= pool.spec.retries || gone) throw error;
+      if (!gone && !resent && isStaleConnectionReset(error)) {
+        pool.release(backend, 'retried', performance.now() - started);
+        sendAgainTo = backend;
+        resent = true;
+        lastError = error;
+        continue;
+      }
+      sendAgainTo = null;
+      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started);
+      if (!error.retryable || attempt - Number(resent) >= pool.spec.retries || gone) throw error;
       lastError = error;
       (tried ??= []).push(backend);
     }
   }
+}
+
+/**
+ * A connection closed before any response to a request that may be sent again: what a pooled keep-alive
+ * connection does when the backend closes it just as the request is written (or the backend restarted).
+ */
+function isStaleConnectionReset(error: ProxyError): boolean {
+  return error.code === 'connection_reset' && error.retryable;
 }
 
 /** True once the client's connection closed before its response was complete. */

@@ -1,6 +1,8 @@
 /**
- * Upgrade (WebSocket) pass-through: the handshake goes to a backend chosen by the pool; on 101 the two
- * sockets are joined both ways until either side closes. Any other answer is relayed as is.
+ * The proxy phase of an Upgrade (WebSocket) request: the handshake goes to a backend chosen by the
+ * pool; on 101 the two sockets are joined both ways until either side closes. Any other answer from
+ * the backend is relayed as is. Refusals (no backend, the backend unreachable) are answered by the
+ * session like every other refusal.
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -9,44 +11,39 @@ import type { Duplex } from 'node:stream';
 import type { Backend } from '../balance/backend.js';
 import type { Pool } from '../balance/pool.js';
 import type { BalanceRequest } from '../balance/types.js';
-import type { Logger } from '../log.js';
-import { ERROR_KINDS, ProxyError } from '../proxy/errors.js';
-import { upstreamError } from '../proxy/errors.js';
-import type { Timeouts } from '../proxy/upstream-request.js';
-import { targetFor } from './backend-targets.js';
+import { asProxyError, ProxyError, upstreamError } from '../core/errors.js';
+import type { Timeouts } from '../core/messages.js';
+import type { SocketSession } from '../pipeline/session.js';
 
-export interface UpgradeRequest {
+export interface UpgradeTarget {
   readonly pool: Pool;
   readonly balance: BalanceRequest;
-  readonly method: string;
   readonly path: string;
   readonly headers: OutgoingHttpHeaders;
-  readonly clientSocket: Duplex;
-  readonly head: Buffer;
   readonly timeouts: Timeouts;
-  readonly log: Logger;
 }
 
 /** Bytes a client may send before the backend has accepted the upgrade (kept, then sent on). */
 const EARLY_BYTES_LIMIT = 64 * 1024;
 
-export function tunnelUpgrade(up: UpgradeRequest): void {
-  const client = up.clientSocket;
-  client.on('error', () => client.destroy());
+export function tunnelUpgrade(session: SocketSession, up: UpgradeTarget): void {
+  const client = session.socket;
   const early = readEarly(client);
-  let backend: Backend;
+  let picked: Backend | Promise<Backend>;
   try {
-    const picked = up.pool.acquire(up.balance, null, up.pool.spec.queue.size > 0 ? abortOnClose(client) : undefined);
-    if (picked instanceof Promise) {
-      picked.then((b) => connect(up, b, early), (err: ProxyError) => refuse(client, err));
-      return;
-    }
-    backend = picked;
+    picked = up.pool.acquire(up.balance, null, up.pool.spec.queue.size > 0 ? abortOnClose(client) : undefined);
   } catch (err) {
-    refuse(client, err as ProxyError);
+    session.refuse(asProxyError(err));
     return;
   }
-  connect(up, backend, early);
+  if (picked instanceof Promise) {
+    picked.then(
+      (backend) => connect(session, up, backend, early),
+      (err: unknown) => session.refuse(asProxyError(err)),
+    );
+  } else {
+    connect(session, up, picked, early);
+  }
 }
 
 interface EarlyBytes {
@@ -82,9 +79,8 @@ function readEarly(client: Duplex): EarlyBytes {
   };
 }
 
-function connect(up: UpgradeRequest, backend: Backend, early: EarlyBytes): void {
-  const client = up.clientSocket;
-  const target = targetFor(backend);
+function connect(session: SocketSession, up: UpgradeTarget, backend: Backend, early: EarlyBytes): void {
+  const client = session.socket;
   const started = performance.now();
   let released = false;
   const release = (ok: boolean) => {
@@ -95,13 +91,17 @@ function connect(up: UpgradeRequest, backend: Backend, early: EarlyBytes): void 
   if (client.destroyed) {
     // The client left while the request waited in the pool's queue.
     release(true);
+    session.finish(499);
     return;
   }
-  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const url = backend.url;
+  session.upstream = url.origin;
+  const https = url.protocol === 'https:';
+  const send = https ? httpsRequest : httpRequest;
   const req = send({
-    host: target.hostname,
-    port: target.port,
-    method: up.method,
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: Number(url.port) || (https ? 443 : 80),
+    method: session.method,
     path: up.path,
     headers: up.headers,
     agent: false,
@@ -110,16 +110,18 @@ function connect(up: UpgradeRequest, backend: Backend, early: EarlyBytes): void 
   req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
   req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
     upstream.setTimeout(0);
+    session.markAnswered();
     const sentEarly = early.take();
     client.write(statusBlock(res));
     if (upstreamHead.length > 0) client.write(upstreamHead);
-    if (up.head.length > 0) upstream.write(up.head);
+    if (session.head.length > 0) upstream.write(session.head);
     for (const chunk of sentEarly) upstream.write(chunk);
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
     upstream.on('close', () => {
       client.destroy();
       release(true);
+      session.finish(101, { up: upstream.bytesWritten, down: upstream.bytesRead, idle: false });
     });
     client.on('close', () => upstream.destroy());
     upstream.pipe(client);
@@ -128,15 +130,26 @@ function connect(up: UpgradeRequest, backend: Backend, early: EarlyBytes): void 
   req.on('response', (res: IncomingMessage) => {
     // The backend declined the upgrade: relay its answer and close. The backend is released however
     // the answer ends (a client leaving half-way destroys it: 'close' without 'end').
+    session.markAnswered();
+    res.on('error', () => client.destroy());
     client.write(statusBlock(res, true));
     res.pipe(client);
     res.on('end', () => client.end());
-    res.on('close', () => release(true));
+    res.on('close', () => {
+      release(true);
+      session.finish(res.statusCode ?? 502);
+    });
   });
   req.on('error', (err) => {
     // Cancelled because the client left (see below): not the backend's failure.
     release(client.destroyed);
-    refuse(client, upstreamError(err, backend.url.origin));
+    if (!session.answered && !client.destroyed) {
+      session.refuse(upstreamError(err, url.origin));
+      return;
+    }
+    const status = session.answered ? 502 : 499;
+    client.destroy();
+    session.finish(status);
   });
   client.once('close', () => {
     if (!released) req.destroy();
@@ -160,13 +173,4 @@ function abortOnClose(client: Duplex): AbortSignal {
   const controller = new AbortController();
   client.once('close', () => controller.abort(new ProxyError('connection_reset', 'the client went away')));
   return controller.signal;
-}
-
-function refuse(client: Duplex, err: ProxyError): void {
-  if (client.destroyed) return;
-  const kind = ERROR_KINDS[err.code];
-  const body = `${err.status} ${kind.title}: ${err.message}\n`;
-  client.end(
-    `HTTP/1.1 ${err.status} ${kind.title}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

@@ -7,17 +7,10 @@
 import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-import type { UpstreamOverrides, UpstreamResponse } from '../cache/types.js';
-import { ProxyError, upstreamError } from './errors.js';
-import { endToEndRawHeaders, headersFromRaw } from './hop-by-hop.js';
-
-export interface Timeouts {
-  readonly connectMs: number;
-  readonly responseHeaderMs: number;
-  /** Longest silence while the response body streams. */
-  readonly idleMs: number;
-}
+import { ProxyError, upstreamError } from '../core/errors.js';
+import { endToEndRawHeaders, headersFromRaw } from '../core/hop-by-hop.js';
+import { framingProblemOf } from './response-head.js';
+import { IDEMPOTENT, type OutboundRequest, type Timeouts, type UpstreamOverrides, type UpstreamResponse } from '../core/messages.js';
 
 export interface UpstreamTarget {
   readonly protocol: 'http:' | 'https:';
@@ -28,27 +21,7 @@ export interface UpstreamTarget {
   readonly label: string;
 }
 
-export interface OutboundRequest {
-  readonly method: string;
-  /** origin-form (`/path?q`), or absolute-form when talking to an upstream proxy. */
-  readonly path: string;
-  readonly headers: OutgoingHttpHeaders;
-  /** The client's body stream, or null when the request has none. */
-  readonly body: Readable | null;
-}
 
-/**
- * The `timeout` for keep-alive agents: how long an idle pooled upstream connection is kept. Without it
- * Node keeps idle sockets until the server closes them, and ignores the server's `Keep-Alive: timeout=N`
- * hint: a request can then be written to a connection the server is closing at that very moment
- * (ECONNRESET: a 502, or a retry and a passive-health failure the backend did not earn). With it, the
- * proxy closes idle connections first: after this long, or a second before the server's announced
- * timeout when that is shorter.
- */
-export const UPSTREAM_IDLE_KEEPALIVE_MS = 4_000;
-
-/** Methods whose request may be sent twice (RFC 9110 §9.2.2): a failed one may be tried again. */
-export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** Sends `out` to `target`. `onRequest` receives the ClientRequest so the caller can abort it. */
 export function sendUpstream(
@@ -123,7 +96,7 @@ export function sendUpstream(
         res.destroy();
         return;
       }
-      const framing = framingProblem(res.rawHeaders);
+      const framing = framingProblemOf(res.rawHeaders);
       if (framing !== null) {
         // Node has already refused Content-Length with Transfer-Encoding and differing Content-Lengths.
         res.destroy();
@@ -178,24 +151,6 @@ export function withOverrides(base: OutgoingHttpHeaders, overrides: UpstreamOver
     else out[name] = value;
   }
   return out;
-}
-
-/**
- * Response framing that Node's parser accepts but a proxy must not relay (as nginx refuses it): a
- * Transfer-Encoding other than one plain `chunked`. Node decodes only `chunked`, so any other coding would
- * reach the client undecoded with its Transfer-Encoding header (hop-by-hop) removed, and a repeated or
- * non-final `chunked` means the body can be delimited in more than one way.
- */
-function framingProblem(raw: readonly string[]): string | null {
-  let codings: string | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 17 || name.toLowerCase() !== 'transfer-encoding') continue;
-    if (codings !== null) return 'more than one Transfer-Encoding header';
-    codings = raw[i + 1]!;
-  }
-  if (codings === null || codings.trim().toLowerCase() === 'chunked') return null;
-  return `an unsupported Transfer-Encoding "${codings.slice(0, 64)}"`;
 }
 
 function isIpLiteral(host: string): boolean {

@@ -1,25 +1,19 @@
 /**
  * A request to an upstream server over undici: `sendWithUndici()` dispatches it with a handler that is
- * also the response body stream. It keeps the contract of sendUpstream (upstream-request.ts): the
+ * also the response body stream. It keeps the contract of sendUpstream (node-http-exchange.ts): the
  * response with hop-by-hop headers removed, or a ProxyError saying whether the request may be tried
  * again elsewhere; connect, response-header and idle timeouts; request bodies streamed from the client;
  * the upstream request cancelled when the client's body breaks off or the client goes away. The reverse
  * proxy sends through one undici Pool per backend (src/reverse/backend-client.ts), the forward proxy
  * through one undici Agent for all origins it reaches directly (src/forward/origin-connector.ts).
  */
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { isIP, type LookupFunction } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
-import { buildConnector, errors as undiciErrors, type Dispatcher } from 'undici';
-import type { UpstreamResponse } from '../cache/types.js';
-import { ProxyError, upstreamError } from './errors.js';
-import { connectionTokens, HOP_BY_HOP } from './hop-by-hop.js';
-import { IDEMPOTENT, UPSTREAM_IDLE_KEEPALIVE_MS, type OutboundRequest, type Timeouts } from './upstream-request.js';
-
-/** Requests sent and not yet on a connection: while 0, a connector has no reason to open one. */
-export interface ConnectionWaiters {
-  waiting: number;
-}
+import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { ProxyError, upstreamError } from '../core/errors.js';
+import { IDEMPOTENT, type OutboundRequest, type Timeouts, type UpstreamResponse } from '../core/messages.js';
+import type { ConnectionWaiters } from './connector.js';
+import { readHead } from './response-head.js';
 
 /** Where a request goes, as the exchange needs it. */
 export interface UndiciRoute {
@@ -32,66 +26,6 @@ export interface UndiciRoute {
   readonly waiters: ConnectionWaiters | null;
   /** Called once the response body is done: `failed` when it broke off (not when the client left). */
   readonly onBodyDone: ((failed: boolean) => void) | null;
-}
-
-/** Idle pooled connections are closed by the proxy first (see UPSTREAM_IDLE_KEEPALIVE_MS). */
-export const POOL_OPTIONS = {
-  pipelining: 1,
-  connections: null,
-  // After this long, or a second before the upstream's announced Keep-Alive timeout.
-  keepAliveTimeout: UPSTREAM_IDLE_KEEPALIVE_MS,
-  keepAliveMaxTimeout: UPSTREAM_IDLE_KEEPALIVE_MS,
-  keepAliveTimeoutThreshold: 1_000,
-  strictContentLength: true,
-} as const;
-
-/**
- * How undici opens connections upstream: TCP keep-alive, the connect timeout, the TLS server name
- * taken from the host (none for an IP address, as node:https does), the addresses resolved through
- * `lookupFor(port)` when given (the forward proxy's destination checks), and no connection opened
- * while no request waits for one.
- */
-export function upstreamConnector(
-  connectMs: number,
-  waiters: ConnectionWaiters,
-  lookupFor?: (port: number) => LookupFunction | undefined,
-): buildConnector.connector {
-  const options = { timeout: connectMs, keepAlive: true, keepAliveInitialDelay: 1_000 };
-  const plain = { connect: buildConnector(options), lookup: undefined as LookupFunction | undefined };
-  const byPort = new Map<number, typeof plain>();
-  return (target, callback) => {
-    // undici (v7, nodejs/undici#5845) puts a request aborted in flight back in its queue and opens a
-    // connection for it before noticing it was aborted; that connection would sit idle. No request of
-    // ours waits for a connection then: refuse it (undici drops the pool member that asked for it).
-    if (waiters.waiting === 0) {
-      process.nextTick(callback, new StrayConnectError(), null);
-      return;
-    }
-    const tls = target.protocol === 'https:';
-    const port = Number(target.port) || (tls ? 443 : 80);
-    let checked = lookupFor === undefined ? plain : byPort.get(port);
-    if (checked === undefined) {
-      const lookup = lookupFor!(port);
-      checked = lookup === undefined ? plain : { connect: buildConnector({ ...options, lookup } as buildConnector.BuildOptions), lookup };
-      byPort.set(port, checked);
-    }
-    const { connect, lookup } = checked;
-    const host = target.hostname;
-    const address = host.startsWith('[') ? host.slice(1, -1) : host;
-    const literal = isIP(address) !== 0;
-    const open = () => connect(tls && !literal ? { ...target, servername: host } : { ...target, servername: undefined }, callback);
-    // undici hands over host names parsed as URLs ("127.1" is already 127.0.0.1), and net skips the
-    // lookup for an address: the checks that the lookup makes run here for it.
-    if (lookup !== undefined && literal) lookup(address, {}, (err) => (err ? callback(err, null) : open()));
-    else open();
-  };
-}
-
-class StrayConnectError extends Error {
-  readonly code = 'PORTICO_STRAY_CONNECT';
-  constructor() {
-    super('no request is waiting for this connection');
-  }
 }
 
 /**
@@ -112,6 +46,7 @@ export function sendWithUndici(
   });
   if (route.waiters !== null) route.waiters.waiting++;
   if (!watchClient(client, exchange)) return promise; // the client has gone already
+  if (client.req.httpVersionMinor >= 1) exchange.earlyHints = (raw) => relayEarlyHints(client, raw);
   const options: Dispatcher.DispatchOptions & { servername: string } = {
     origin: route.origin,
     path: out.path,
@@ -152,6 +87,9 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
   /** Set when the exchange ended one way or the other (response settled or failed). */
   private settled = false;
 
+  /** Passes a 103 response's headers on to the client, when it can take one. */
+  earlyHints: ((rawHeaders: Buffer[]) => void) | null = null;
+
   constructor(
     private readonly route: UndiciRoute,
     private readonly method: string,
@@ -161,6 +99,11 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     // The size of undici's socket reads: a 64 KiB chunk does not pause the parser at once.
     super({ highWaterMark: 64 * 1024 });
     this.relay = source === null ? null : new PassThrough();
+    // Errors owned by construction: whoever reads the body sees its errors through its own listeners,
+    // and a body nobody reads (a revalidation that was thrown away, a client that left) cannot take
+    // the process down with an unhandled 'error'.
+    this.on('error', ignore);
+    this.relay?.on('error', ignore);
   }
 
   /** Cancels the upstream request (the client went away). */
@@ -186,7 +129,12 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true; // 1xx: not relayed (100-continue is answered by the front door)
+    if (statusCode < 200) {
+      // Interim responses: 103 Early Hints is passed on; the others (an unsolicited 100 Continue, 102)
+      // are skipped (RFC 9110 §15.2). 100-continue for the client is answered by the front door.
+      if (statusCode === 103 && !this.settled) this.earlyHints?.(rawHeaders);
+      return true;
+    }
     if (this.settled) return false;
     const label = this.route.label;
     const head = readHead(rawHeaders);
@@ -271,6 +219,20 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
   }
 }
 
+function ignore(): void {}
+
+/** Relays a 103 (Early Hints) to the client while its response has not started. */
+function relayEarlyHints(client: ServerResponse, raw: Buffer[]): void {
+  if (client.headersSent || client.destroyed) return;
+  const head = readHead(raw);
+  if (typeof head === 'string') return;
+  try {
+    client.writeEarlyHints(head.headers as Record<string, string | string[]>);
+  } catch {
+    // Node refuses Link values it cannot validate: the hints are only hints.
+  }
+}
+
 /** undici's own errors, as the ProxyError the pipeline expects (socket errors are left to upstreamError). */
 function undiciError(err: unknown, label: string, timeouts: Timeouts): unknown {
   // undici's parser errors carry no HPE_ code (its constants map names to numbers, not back).
@@ -324,104 +286,3 @@ function onClientClose(this: Watched): void {
   this[kExchange]?.cancel();
 }
 
-interface ResponseHead {
-  /** End-to-end headers, names as the backend spelled them. */
-  readonly raw: string[];
-  /** The same, lower-case names (duplicates joined, set-cookie a list). */
-  readonly headers: IncomingHttpHeaders;
-}
-
-/**
- * The backend's response head (undici's raw Buffers) without hop-by-hop headers (and those its Connection
- * header names); or why its framing must not be relayed: a Transfer-Encoding other than one plain
- * `chunked` (undici, like Node, decodes only chunked: any other coding would reach the client undecoded
- * without its Transfer-Encoding header, and a repeated or non-final `chunked` means the body can be
- * delimited in more than one way). Content-Length conflicts are refused by undici's parser.
- */
-function readHead(buffers: readonly Buffer[]): ResponseHead | string {
-  const count = buffers.length >> 1;
-  const names = new Array<HeaderName>(count);
-  const values = new Array<string>(count);
-  let connection: string | null = null;
-  let codings: string | null = null;
-  for (let i = 0; i < count; i++) {
-    const name = headerName(buffers[2 * i]!);
-    const value = buffers[2 * i + 1]!.toString('latin1');
-    names[i] = name;
-    values[i] = value;
-    if (name.kind === CONNECTION) connection = connection === null ? value : `${connection}, ${value}`;
-    else if (name.kind === TRANSFER_ENCODING) {
-      if (codings !== null) return 'more than one Transfer-Encoding header';
-      codings = value;
-    }
-  }
-  if (codings !== null && codings.trim().toLowerCase() !== 'chunked') return `an unsupported Transfer-Encoding "${codings.slice(0, 64)}"`;
-  const extra = connection === null || connection === 'keep-alive' || connection === 'close' ? null : connectionTokens(connection);
-  const raw: string[] = [];
-  const headers: IncomingHttpHeaders = {};
-  for (let i = 0; i < count; i++) {
-    const name = names[i]!;
-    if (name.hopByHop || (extra !== null && extra.has(name.lower))) continue;
-    const value = values[i]!;
-    raw.push(name.text, value);
-    if (name.kind === SET_COOKIE) {
-      (headers['set-cookie'] ??= []).push(value);
-    } else {
-      const prev = headers[name.lower] as string | undefined;
-      headers[name.lower] = prev === undefined ? value : `${prev}, ${value}`;
-    }
-  }
-  return { raw, headers };
-}
-
-const OTHER = 0;
-const CONNECTION = 1;
-const TRANSFER_ENCODING = 2;
-const SET_COOKIE = 3;
-
-/** A response header name as decoded once: turning Buffers into strings is most of the cost of a head. */
-class HeaderName {
-  readonly lower: string;
-  readonly hopByHop: boolean;
-  readonly kind: number;
-  next: HeaderName | null = null;
-
-  constructor(
-    readonly bytes: Buffer,
-    readonly text: string,
-  ) {
-    const lower = text.toLowerCase();
-    this.lower = lower;
-    this.hopByHop = HOP_BY_HOP.has(lower);
-    this.kind = lower === 'connection' ? CONNECTION : lower === 'transfer-encoding' ? TRANSFER_ENCODING : lower === 'set-cookie' ? SET_COOKIE : OTHER;
-  }
-}
-
-/**
- * Names seen so far, by length and first and last byte (a few per key at most). Bounded: a backend sends
- * few distinct names, and one that sends many only fills the table once.
- */
-const headerNames = new Map<number, HeaderName>();
-const HEADER_NAMES_MAX = 512;
-const HEADER_NAMES_PER_KEY = 4;
-let headerNameCount = 0;
-
-function headerName(buf: Buffer): HeaderName {
-  const length = buf.length;
-  const key = length === 0 ? 0 : (length << 16) | (buf[0]! << 8) | buf[length - 1]!;
-  const first = headerNames.get(key) ?? null;
-  let depth = 0;
-  for (let known = first; known !== null; known = known.next, depth++) {
-    const bytes = known.bytes;
-    let i = 0;
-    while (i < length && bytes[i] === buf[i]) i++;
-    if (i === length) return known;
-  }
-  const name = new HeaderName(Buffer.from(buf), buf.toString('latin1'));
-  if (headerNameCount < HEADER_NAMES_MAX && depth < HEADER_NAMES_PER_KEY) {
-    headerNameCount++;
-    name.next = first;
-    headerNames.set(key, name);
-  }
-  return name;
-}

@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { AdminCommand } from '../admin/admin-commands.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { COUNT_ENV, isPorticoMessage, SLOT_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 /** How many workers `workers: N | "auto"` means: "auto" is one per CPU core. */

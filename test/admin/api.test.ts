@@ -191,9 +191,10 @@ describe('GET /api/explain', () => {
   it('explains the client allow-list and CONNECT ports too', async () => {
     const outsider = await api(`${admin}/api/explain?url=http://example.com/&client=10.1.2.3`);
     expect(outsider.json).toMatchObject({ decision: 'deny', rule: null });
-    expect(outsider.json.reason).toMatch(/10\.1\.2\.3 is not in forward\.clients/);
+    expect(outsider.json).toMatchObject({ phase: 'client', status: 403 });
+    expect(outsider.json.reason).toMatch(/10\.1\.2\.3 is not allowed to use this proxy \(see forward\.clients\)/);
     const port = await api(`${admin}/api/explain?url=example.com:8443&client=127.0.0.1`);
-    expect(port.json).toMatchObject({ decision: 'deny', request: { method: 'CONNECT', port: 8443 } });
+    expect(port.json).toMatchObject({ decision: 'deny', phase: 'resolve', status: 403, request: { method: 'CONNECT', target: 'example.com:8443' } });
     expect(port.json.reason).toMatch(/connect_ports/);
     expect((await api(`${admin}/api/explain`)).status).toBe(400);
     expect((await api(`${admin}/api/explain?url=ftp://x/`)).status).toBe(400);

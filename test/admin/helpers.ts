@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminHandler } from '../../src/admin/admin-handler.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import type { Portico } from '../../src/server.js';
 import { request, type Reply, type RequestOptions } from '../helpers/http.js';
 

@@ -169,8 +169,8 @@ describe('blocked requests', () => {
     const q = await startPortico({ forward: { listen: '127.0.0.1:0' }, admin: { listen: '127.0.0.1:0' } });
     try {
       const rule = '"ads" (forward.rules[0])';
-      q.portico.blocked.record({ at: Date.now(), client: '127.0.0.1', method: 'GET', target: 'ads.example:80', rule });
-      q.portico.blocked.record({ at: Date.now(), client: '127.0.0.2', user: 'bob', method: 'CONNECT', target: 'ads.example:443', rule });
+      q.portico.blocked.record({ door: 'forward', at: Date.now(), client: '127.0.0.1', method: 'GET', target: 'ads.example:80', rule });
+      q.portico.blocked.record({ door: 'forward', at: Date.now(), client: '127.0.0.2', user: 'bob', method: 'CONNECT', target: 'ads.example:443', rule });
       const stats = JSON.parse((await request(`${q.adminUrl}/api/stats`)).body);
       expect(stats.blocked.total).toBe(2);
       expect(stats.blocked.byRule).toEqual({ [rule]: 2 });

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readConfigFile, validateConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { Portico } from '../../src/server.js';
 import { request, waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';

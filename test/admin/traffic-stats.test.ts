@@ -7,11 +7,14 @@ import { redactedConfig } from '../../src/admin/redact.js';
 import { StatsSummary } from '../../src/admin/stats-summary.js';
 import { TrafficStats } from '../../src/admin/traffic-stats.js';
 import { validateConfig } from '../../src/config/load.js';
-import type { ExchangeRecord } from '../../src/proxy/exchange.js';
+import type { ExchangeRecord } from '../../src/pipeline/session.js';
 import { recordingLogger } from '../balance/logs.js';
 
 const record = (over: Partial<ExchangeRecord> = {}): ExchangeRecord => ({
   door: 'reverse',
+  kind: 'http',
+  url: '/',
+  user: undefined,
   startedAt: performance.now(),
   clientAddress: '127.0.0.1',
   upstream: undefined,
@@ -124,7 +127,7 @@ describe('TrafficStats', () => {
 describe('BlockedLog', () => {
   it('keeps the newest entries first, bounded, with counts per rule', () => {
     const log = new BlockedLog(3);
-    for (let i = 0; i < 5; i++) log.record({ at: i, client: '127.0.0.1', method: 'GET', target: `h${i}:80`, rule: i % 2 ? 'odd' : 'even' });
+    for (let i = 0; i < 5; i++) log.record({ door: 'forward', at: i, client: '127.0.0.1', method: 'GET', target: `h${i}:80`, rule: i % 2 ? 'odd' : 'even' });
     expect(log.recent().map((b) => b.target)).toEqual(['h4:80', 'h3:80', 'h2:80']);
     expect(log.recent(1)).toHaveLength(1);
     expect(log.total).toBe(5);

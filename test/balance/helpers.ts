@@ -3,7 +3,7 @@ import { Backend } from '../../src/balance/backend.js';
 import { HealthRegistry } from '../../src/balance/health-registry.js';
 import type { Picker } from '../../src/balance/picker.js';
 import type { BalanceRequest, PoolSpec, ServerSpec } from '../../src/balance/types.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 
 export function server(url: string, overrides: Partial<ServerSpec> = {}): ServerSpec {
   return { url, weight: 1, maxConns: 0, backup: false, ...overrides };

@@ -1,6 +1,6 @@
 /** A pino logger that records every line, for asserting on state-change logs. */
 import { pino } from 'pino';
-import type { Logger } from '../../src/log.js';
+import type { Logger } from '../../src/core/log.js';
 
 export interface LogLine {
   readonly level: number;

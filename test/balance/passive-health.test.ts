@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Backend } from '../../src/balance/backend.js';
 import { HealthRegistry } from '../../src/balance/health-registry.js';
 import { Pool } from '../../src/balance/pool.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { label, poolSpec, request, servers } from './helpers.js';
 
 function makePool(): Pool {

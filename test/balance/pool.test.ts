@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Backend } from '../../src/balance/backend.js';
 import { HealthRegistry } from '../../src/balance/health-registry.js';
 import { Pool } from '../../src/balance/pool.js';
-import { ProxyError } from '../../src/proxy/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { ProxyError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/core/log.js';
 import type { BalanceRequest, PoolSpec } from '../../src/balance/types.js';
 import { label, poolSpec, request, server, servers, setActive, tally } from './helpers.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Backend } from '../../src/balance/backend.js';
 import { HealthRegistry } from '../../src/balance/health-registry.js';
 import { Pool } from '../../src/balance/pool.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import type { BalanceRequest } from '../../src/balance/types.js';
 import { poolSpec, request, server, servers, setActive } from './helpers.js';
 

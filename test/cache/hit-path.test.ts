@@ -10,15 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskStore } from '../../src/cache/disk-store.js';
-import { HttpCache } from '../../src/cache/http-cache.js';
+import { HttpCache } from '../../src/cache/engine.js';
+import { LocalTier } from '../../src/cache/local-tier.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
 import type { CacheStore } from '../../src/cache/store.js';
-import type { CacheReply, UpstreamFetch } from '../../src/cache/types.js';
 import { validateConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/log.js';
-import { endToEndRawHeaders, headersFromRaw } from '../../src/proxy/hop-by-hop.js';
+import { silentLogger } from '../../src/core/log.js';
+import { doorCacheSettings } from '../../src/runtime.js';
+import { endToEndRawHeaders, headersFromRaw } from '../../src/core/hop-by-hop.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
+import type { Reply, UpstreamFetch } from '../../src/core/messages.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,15 +153,16 @@ describe('HttpCache.handle on a hit', () => {
   const req = { method: 'GET', url: 'http://engine.test/engine', headers: {} };
 
   async function fill(store: CacheStore): Promise<HttpCache> {
-    const cache = new HttpCache({ config: validateConfig(reverseConfig([origin.url])).cache, store, log: silentLogger });
+    const tier = new LocalTier(store);
+    const cache = new HttpCache({ settings: doorCacheSettings(validateConfig(reverseConfig([origin.url])).cache), tier, log: silentLogger });
     const miss = await cache.handle(req, fetchFromOrigin);
     await drain(miss);
     // Storing completes after the body ends; the next lookup must find the entry.
-    for (let i = 0; i < 100 && (await store.variants(req.url)).length === 0; i++) await sleep(5);
+    for (let i = 0; i < 100 && (await tier.variants(req.url)).length === 0; i++) await sleep(5);
     return cache;
   }
 
-  async function drain(reply: CacheReply): Promise<void> {
+  async function drain(reply: Reply): Promise<void> {
     const body = reply.body;
     if (body === null || Buffer.isBuffer(body)) return;
     for await (const _ of body);
@@ -169,8 +172,8 @@ describe('HttpCache.handle on a hit', () => {
     const cache = await fill(new MemoryStore({ maxBytes: 1 << 20, maxEntryBytes: 1 << 20, sweepIntervalMs: 0 }));
     const hit = cache.handle(req, () => Promise.reject(new Error('a hit must not go upstream')));
     expect(hit).not.toBeInstanceOf(Promise);
-    expect((hit as CacheReply).cacheResult).toBe('hit');
-    expect(String((hit as CacheReply).body)).toBe('body of /engine');
+    expect((hit as Reply).cacheResult).toBe('hit');
+    expect(String((hit as Reply).body)).toBe('body of /engine');
     await cache.close();
   });
 

@@ -3,7 +3,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import type { HttpCache } from '../../src/cache/http-cache.js';
+import type { HttpCache } from '../../src/cache/engine.js';
 import { request, type Reply } from '../helpers/http.js';
 import { routedGateway, type Handler } from './routed-gateway.js';
 

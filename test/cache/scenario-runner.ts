@@ -7,12 +7,14 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { HttpCache } from '../../src/cache/http-cache.js';
+import { HttpCache } from '../../src/cache/engine.js';
+import { LocalTier } from '../../src/cache/local-tier.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
-import type { UpstreamOverrides, UpstreamResponse } from '../../src/cache/types.js';
 import type { CacheConfig } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/log.js';
-import { ProxyError } from '../../src/proxy/errors.js';
+import { silentLogger } from '../../src/core/log.js';
+import { doorCacheSettings } from '../../src/runtime.js';
+import { ProxyError } from '../../src/core/errors.js';
+import type { UpstreamOverrides, UpstreamResponse } from '../../src/core/messages.js';
 
 /** [name, value, compare?]: a number value for Date/Expires/Last-Modified/If-Modified-Since is seconds from "now". */
 export type HeaderSpec = readonly [string, string | number, boolean?];
@@ -72,7 +74,8 @@ interface ServerRecord {
 export async function runScenario(scenario: Scenario): Promise<string | null> {
   let clock = START;
   const now = () => clock;
-  const cache = new HttpCache({ config: scenarioConfig, store: new MemoryStore({ maxBytes: 64 << 20, maxEntryBytes: 2 << 20, now, sweepIntervalMs: 0 }), log: silentLogger, now });
+  const store = new MemoryStore({ maxBytes: 64 << 20, maxEntryBytes: 2 << 20, now, sweepIntervalMs: 0 });
+  const cache = new HttpCache({ settings: doorCacheSettings(scenarioConfig), tier: new LocalTier(store), log: silentLogger, now });
   const uuid = `u${Math.random().toString(16).slice(2)}`;
   const base = `http://cache.test/test/${uuid}`;
   const server: ServerRecord[] = [];

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { headersFromRaw as headerMap } from '../../src/proxy/hop-by-hop.js';
+import { headersFromRaw as headerMap } from '../../src/core/hop-by-hop.js';
 import {
   ageValue,
   decideStorage,

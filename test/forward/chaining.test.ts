@@ -3,7 +3,7 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { OriginConnector } from '../../src/forward/origin-connector.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { waitFor } from '../helpers/http.js';
 import { deadAddress, startOrigin, type Origin } from '../helpers/origin.js';
 import { connectThrough, curl, fakeLookup, hasCurl, httpsGetOverTunnel, startForward, startHttpsOrigin, viaProxy, type HttpsOrigin, type RunningForward } from './helpers.js';

@@ -14,8 +14,8 @@ import { validateConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import type { OwnListener } from '../../src/forward/destination-guard.js';
 import { ForwardProxy } from '../../src/forward/forward-proxy.js';
-import { silentLogger, type Logger } from '../../src/log.js';
-import type { ExchangeRecord } from '../../src/proxy/exchange.js';
+import { silentLogger, type Logger } from '../../src/core/log.js';
+import type { ExchangeRecord } from '../../src/pipeline/session.js';
 import { admissionCheck } from '../../src/runtime.js';
 import { selfSignedCert } from '../helpers/tls.js';
 
@@ -56,8 +56,7 @@ export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, ex
     config: forwardConfig,
     admission: admissionCheck(fullConfig.limits, forwardConfig.rate_limit, 'the forward proxy'),
     cache: null,
-    log: extras.log ?? silentLogger,
-    onDone: (record, status) => handled.push({ record, status }),
+    sink: { log: extras.log ?? silentLogger, onDone: (record, status) => handled.push({ record, status }), onBlocked: undefined },
     env: extras.env ?? {},
     now: extras.now,
     lookup: extras.lookup,

@@ -1,7 +1,7 @@
 /** Starts a real Portico in the test process, listening on 127.0.0.1 ports chosen by the OS. */
 import { validateConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { silentLogger, type Logger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/core/log.js';
 import { Portico } from '../../src/server.js';
 
 export interface RunningPortico {

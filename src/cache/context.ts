@@ -1,0 +1,31 @@
+/**
+ * What the parts of the cache engine share (src/cache/engine.ts builds it once): the tier, the clock,
+ * the storage policy, request collapsing, the hit-for-miss memo and the counters.
+ */
+import type { Logger } from '../core/log.js';
+import type { Collapser } from './collapse.js';
+import type { LocalTier } from './local-tier.js';
+import type { PolicyOptions } from './shared-cache-policy.js';
+import type { UncacheableMemo } from './uncacheable-memo.js';
+
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  stores: number;
+}
+
+export interface CacheContext {
+  readonly tier: LocalTier;
+  readonly log: Logger;
+  /** Clock (ms since the epoch). */
+  readonly now: () => number;
+  readonly policy: PolicyOptions;
+  /** Lower-case name of the response header whose tags can be purged together. */
+  readonly tagHeader: string;
+  readonly maxObjectSize: number;
+  readonly collapser: Collapser;
+  readonly uncacheable: UncacheableMemo;
+  readonly counters: CacheCounters;
+  /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
+  readonly onInvalidate: ((url: string) => void) | undefined;
+}

@@ -1,0 +1,116 @@
+/**
+ * The shared HTTP cache engine (RFC 9111): every request of a cache-enabled route goes through
+ * `handle()`, which answers from the store, revalidates, or forwards, and stores what it may on the way.
+ *
+ * - GET/HEAD (src/cache/lookup.ts): lookup by URL, variant selection by Vary, freshness and request
+ *   directives, conditional revalidation with 304 merging (revalidate.ts), client conditionals and
+ *   Range answered from stored responses (serve.ts), stale-while-revalidate (background-revalidation.ts),
+ *   stale-if-error, request collapsing (collapse.ts), filling while relaying (fill.ts).
+ * - Other methods are forwarded; a successful unsafe one invalidates its target and same-origin
+ *   Location / Content-Location (invalidate.ts).
+ * - Every reply carries Cache-Status (RFC 9211). No Warning is ever added, the origin's Date is kept.
+ *
+ * The engine knows the store only through its tier (local-tier.ts); stores are made by its owner.
+ */
+import type { Logger } from '../core/log.js';
+import { SAFE_METHODS, type Reply, type UpstreamFetch } from '../core/messages.js';
+import { BackgroundRevalidations } from './background-revalidation.js';
+import { cacheKeyFromUrl } from './cache-key.js';
+import { Collapser } from './collapse.js';
+import type { CacheContext } from './context.js';
+import { forwardUnsafe } from './invalidate.js';
+import type { LocalTier } from './local-tier.js';
+import { Lookup } from './lookup.js';
+import { forwardUncached } from './pass-through.js';
+import { type PolicyOptions, requestDirectives } from './shared-cache-policy.js';
+import type { CacheEngine, CacheRequest, CacheStats } from './types.js';
+import { UncacheableMemo } from './uncacheable-memo.js';
+
+/** What the engine is told: the storage policy and the tag header. */
+export interface CacheSettings extends PolicyOptions {
+  /** Response header whose space- or comma-separated tags can be purged together. */
+  readonly tagHeader: string;
+}
+
+export interface HttpCacheOptions {
+  readonly settings: CacheSettings;
+  readonly tier: LocalTier;
+  readonly log: Logger;
+  /** Clock (ms since the epoch); Date.now by default. */
+  readonly now?: () => number;
+  /** How long a request waits for a concurrent request to the same URL before going upstream itself. */
+  readonly collapseTimeoutMs?: number;
+  /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
+  readonly onInvalidate?: (url: string) => void;
+}
+
+/** How long requests for a URL whose response could not be stored skip request collapsing (Varnish: 120 s). */
+const UNCACHEABLE_MEMO_MS = 30_000;
+const UNCACHEABLE_MEMO_ENTRIES = 10_000;
+
+export class HttpCache implements CacheEngine {
+  private readonly ctx: CacheContext;
+  private readonly lookup: Lookup;
+
+  constructor(options: HttpCacheOptions) {
+    const now = options.now ?? Date.now;
+    const { settings } = options;
+    this.ctx = {
+      tier: options.tier,
+      log: options.log,
+      now,
+      policy: { targetedFields: settings.targetedFields.map((f) => f.toLowerCase()), heuristicMaxMs: settings.heuristicMaxMs, maxObjectSize: settings.maxObjectSize },
+      tagHeader: settings.tagHeader.toLowerCase(),
+      maxObjectSize: settings.maxObjectSize,
+      collapser: new Collapser(options.collapseTimeoutMs ?? 10_000),
+      uncacheable: new UncacheableMemo(UNCACHEABLE_MEMO_MS, UNCACHEABLE_MEMO_ENTRIES, now),
+      counters: { hits: 0, misses: 0, stores: 0 },
+      onInvalidate: options.onInvalidate,
+    };
+    this.lookup = new Lookup(this.ctx, new BackgroundRevalidations(this.ctx));
+  }
+
+  /**
+   * A reply from a store that answers synchronously (the memory store) comes back as it is, not in a
+   * promise, so that the pipeline writes a hit in the same tick; failures are always rejections.
+   */
+  handle(req: CacheRequest, fetch: UpstreamFetch): Reply | Promise<Reply> {
+    const method = req.method;
+    if (method === 'GET' || method === 'HEAD') {
+      try {
+        return this.lookup.lookup(req, fetch, requestDirectives(req.headers), true);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (SAFE_METHODS.has(method)) return forwardUncached(fetch, 'method');
+    return forwardUnsafe(this.ctx, req, fetch);
+  }
+
+  /** Drops every stored variant of an absolute URL. */
+  async purgeUrl(url: string): Promise<number> {
+    const key = cacheKeyFromUrl(url);
+    return key === null ? 0 : this.ctx.tier.deleteUrl(key);
+  }
+
+  /** Drops every entry whose URL starts with `prefix` (an absolute URL prefix, e.g. `http://host/static/`). */
+  purgePrefix(prefix: string): Promise<number> {
+    return this.ctx.tier.purgePrefix(cacheKeyFromUrl(prefix) ?? prefix);
+  }
+
+  /** Drops every entry tagged `tag` (from the configured tag header). */
+  purgeTag(tag: string): Promise<number> {
+    return this.ctx.tier.purgeTag(tag);
+  }
+
+  stats(): CacheStats {
+    const s = this.ctx.tier.stats();
+    const { hits, misses, stores } = this.ctx.counters;
+    return { entries: s.entries, bytes: s.bytes, maxBytes: s.maxBytes, hits, misses, stores, evictions: s.evictions };
+  }
+
+  async close(): Promise<void> {
+    this.ctx.collapser.releaseAll();
+    await this.ctx.tier.close();
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * One client request on its way through the pipeline: what is known about it (the record the access
+ * log and the statistics read), and where its answer goes — an HTTP response (plain requests) or the
+ * raw socket of a CONNECT or an Upgrade. Every entry point ends the same way: exactly one `finish()`,
+ * which writes the one access-log line and tells the statistics.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ProxyError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { BlockedRequest } from '../policy/rules.js';
+import { errorPage, type Page } from './pages.js';
+
+export type FrontDoor = 'reverse' | 'forward';
+
+/** What the phases read of a request: an IncomingMessage, or the request explain imagines. */
+export interface RequestHead {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: readonly string[];
+  readonly httpVersion: string;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  /** The listener's side of the connection. */
+  readonly socket: { readonly localAddress?: string | undefined; readonly localPort?: number | undefined };
+}
+/** How the request came: a plain HTTP request, a CONNECT, or an Upgrade (WebSocket). */
+export type EntryKind = 'http' | 'connect' | 'upgrade';
+
+/** What one request did: filled in as it goes, read by the access log and the stats. */
+export interface ExchangeRecord {
+  readonly door: FrontDoor;
+  readonly kind: EntryKind;
+  readonly method: string;
+  readonly url: string;
+  readonly startedAt: number;
+  readonly clientAddress: string;
+  readonly user: string | undefined;
+  readonly upstream: string | undefined;
+  readonly cache: string | undefined;
+  readonly error: string | undefined;
+  /** Bytes sent to the client for this request, once it is finished. */
+  readonly bytes: number | undefined;
+}
+
+/** A tunnel's byte counts, for its log line. */
+export interface TunnelStats {
+  /** Bytes from the client to the target. */
+  readonly up: number;
+  /** Bytes from the target to the client. */
+  readonly down: number;
+  /** True when the idle timeout closed it. */
+  readonly idle: boolean;
+}
+
+/** What every session of one door shares: where it reports. */
+export interface SessionSink {
+  readonly log: Logger;
+  readonly onDone: ((record: ExchangeRecord, status: number) => void) | undefined;
+  readonly onBlocked: ((blocked: BlockedRequest) => void) | undefined;
+}
+
+export abstract class Session implements ExchangeRecord {
+  readonly startedAt = performance.now();
+  readonly method: string;
+  readonly url: string;
+  user: string | undefined = undefined;
+  upstream: string | undefined = undefined;
+  cache: string | undefined = undefined;
+  error: string | undefined = undefined;
+  bytes: number | undefined = undefined;
+  private finished = false;
+
+  constructor(
+    readonly door: FrontDoor,
+    readonly kind: EntryKind,
+    readonly req: RequestHead,
+    readonly clientAddress: string,
+    /** The scheme of the listener the request came on. */
+    readonly scheme: 'http' | 'https',
+    protected readonly sink: SessionSink,
+  ) {
+    this.method = req.method ?? 'GET';
+    this.url = req.url ?? '';
+  }
+
+  get log(): Logger {
+    return this.sink.log;
+  }
+
+  /** Whether the answer has started (a page, a reply, or a tunnel): a later failure can only cut it. */
+  abstract get answered(): boolean;
+
+  /** Answers with a page the proxy makes itself (an error, a block page, the PAC file). */
+  abstract respond(page: Page): void;
+
+  /** Cuts the client connection (the answer had started when something failed). */
+  abstract abort(): void;
+
+  /** Answers with the error page for `err` and remembers why, for the log. */
+  refuse(err: ProxyError): void {
+    this.error = err.code;
+    this.respond(errorPage(err, this.req.headers.accept));
+  }
+
+  /** Reports a request refused by a rule (dashboard, metrics, a log line). */
+  reportBlocked(target: string, rule: string): void {
+    this.sink.onBlocked?.({ at: Date.now(), door: this.door, client: this.clientAddress, user: this.user, method: this.method, target, rule });
+    this.sink.log.info({ door: this.door, client: this.clientAddress, user: this.user, method: this.method, target, rule }, 'blocked by policy');
+  }
+
+  /**
+   * Ends the request: one access-log line and the statistics, once, whatever path it took. `complete`
+   * is false for a response that was cut short.
+   */
+  finish(status: number, tunnel?: TunnelStats, complete = true): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.sink.onDone?.(this, status);
+    const log = this.sink.log;
+    if (!log.isLevelEnabled('info')) return;
+    log.info(
+      {
+        door: this.door,
+        client: this.clientAddress,
+        method: this.method,
+        url: this.url,
+        status,
+        cache: this.cache,
+        upstream: this.upstream,
+        bytes: this.bytes,
+        error: this.error ?? (tunnel?.idle ? 'idle_timeout' : undefined),
+        complete,
+        up: tunnel?.up,
+        down: tunnel?.down,
+        ms: Math.round(performance.now() - this.startedAt),
+      },
+      'request',
+    );
+  }
+}
+
+/** A plain HTTP request: answered through Node's ServerResponse; finished when the response closes. */
+export class HttpSession extends Session {
+  private readonly bytesBefore: number;
+
+  constructor(
+    door: FrontDoor,
+    override readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    clientAddress: string,
+    scheme: 'http' | 'https',
+    sink: SessionSink,
+  ) {
+    super(door, 'http', req, clientAddress, scheme, sink);
+    // Bytes written on this connection before this response (keep-alive connections carry several).
+    this.bytesBefore = req.socket.bytesWritten;
+    // Node emits 'close' once per response: `on` is enough and saves once()'s wrapper per request.
+    res.on('close', () => {
+      this.bytes = req.socket.bytesWritten - this.bytesBefore;
+      this.finish(res.headersSent ? res.statusCode : 499, undefined, res.writableFinished);
+    });
+  }
+
+  get answered(): boolean {
+    return this.res.headersSent;
+  }
+
+  abort(): void {
+    this.res.destroy();
+  }
+
+  respond(page: Page): void {
+    const res = this.res;
+    if (res.writableEnded) return; // already answered in full
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers: Record<string, string | number> = { ...page.headers, 'content-length': Buffer.byteLength(page.body) };
+    if (page.close) headers.connection = 'close';
+    res.writeHead(page.status, headers);
+    res.end(this.method === 'HEAD' ? undefined : page.body);
+  }
+}
+
+/** How long a refused CONNECT or Upgrade socket may stay half-closed before it is destroyed. */
+const LINGER_MS = 2_000;
+
+/** A CONNECT or an Upgrade: answered on the raw socket; finished when refused or when its tunnel closes. */
+export class SocketSession extends Session {
+  private started = false;
+
+  constructor(
+    door: FrontDoor,
+    kind: 'connect' | 'upgrade',
+    override readonly req: IncomingMessage,
+    readonly socket: Duplex,
+    /** Bytes the client sent after its request head. */
+    readonly head: Buffer,
+    clientAddress: string,
+    scheme: 'http' | 'https',
+    sink: SessionSink,
+  ) {
+    super(door, kind, req, clientAddress, scheme, sink);
+    socket.on('error', ignore);
+  }
+
+  get answered(): boolean {
+    return this.started;
+  }
+
+  abort(): void {
+    this.socket.destroy();
+  }
+
+  /** The tunnel (or the backend's answer) takes over the socket from here. */
+  markAnswered(): void {
+    this.started = true;
+  }
+
+  respond(page: Page): void {
+    this.started = true;
+    writePageToSocket(this.socket, page, this.method === 'HEAD');
+    this.finish(page.status);
+  }
+}
+
+/**
+ * Writes a page as a complete HTTP/1.1 response straight to a socket and closes it: for CONNECT and
+ * Upgrade requests, and for what is refused before there is a request at all (unreadable requests,
+ * too many connections).
+ */
+export function writePageToSocket(socket: Duplex, page: Page, head = false): void {
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let text = `HTTP/1.1 ${page.status} ${page.title}\r\n`;
+  for (const name in page.headers) text += `${name}: ${page.headers[name]}\r\n`;
+  text += `content-length: ${Buffer.byteLength(page.body)}\r\nconnection: close\r\n\r\n`;
+  socket.end(head ? text : text + page.body);
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+function ignore(): void {}
