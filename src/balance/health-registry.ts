@@ -34,6 +34,8 @@ export class BackendHealth {
    * again, one success clears it).
    */
   passiveDownUntil = 0;
+  /** When passive health last took the backend out (0: never). */
+  passiveDownSince = 0;
   /** When the backend last became usable again after being down (0: never down). For slow start. */
   recoveredAt = 0;
 
@@ -75,13 +77,19 @@ export class BackendHealth {
     return null;
   }
 
-  /** Records a request that got a response. Clears a passive failure whose fail_timeout is over. */
-  recordSuccess(now: number, reporter: HealthReporter): void {
-    if (this.passiveDownUntil !== 0 && this.passiveDownUntil <= now) {
-      this.passiveDownUntil = 0;
-      this.passiveFailures = 0;
-      reporter.log.info({ pool: reporter.pool, backend: reporter.backend, reason: 'a request succeeded after fail_timeout' }, 'backend up');
-    }
+  /**
+   * Records a request that got a response, sent at `startedAt`. Clears a passive failure whose
+   * fail_timeout is over, or one that a request sent while the backend was out (its pool had no other
+   * backend to send it to) has just disproved.
+   */
+  recordSuccess(now: number, reporter: HealthReporter, startedAt = now): void {
+    if (this.passiveDownUntil === 0) return;
+    const over = this.passiveDownUntil <= now;
+    if (!over && startedAt < this.passiveDownSince) return;
+    this.passiveDownUntil = 0;
+    this.passiveFailures = 0;
+    const reason = over ? 'a request succeeded after fail_timeout' : 'a request sent while it was out succeeded';
+    reporter.log.info({ pool: reporter.pool, backend: reporter.backend, reason }, 'backend up');
   }
 
   /** Records a failed request (nginx semantics; `max_fails: 0` disables passive health). */
@@ -91,6 +99,7 @@ export class BackendHealth {
       // Already out: a request that was in flight when it went out changes nothing. On probation
       // (fail_timeout over, no success yet) one failure takes it out again; it was never reported up.
       if (this.passiveDownUntil <= now) {
+        this.passiveDownSince = now;
         this.passiveDownUntil = now + passive.failTimeoutMs;
         this.recoveredAt = this.passiveDownUntil;
       }
@@ -102,6 +111,7 @@ export class BackendHealth {
     }
     this.passiveFailures++;
     if (this.passiveFailures >= passive.maxFails) {
+      this.passiveDownSince = now;
       this.passiveDownUntil = now + passive.failTimeoutMs;
       this.recoveredAt = this.passiveDownUntil;
       reporter.log.warn(

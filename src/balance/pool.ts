@@ -37,6 +37,8 @@ export class Pool {
   private readonly checker: ActiveHealthChecker | null;
   private readonly byId: ReadonlyMap<string, Backend>;
   private readonly onAttempt: PoolDeps['onAttempt'];
+  /** Where the next panic pick starts (see panicPick). */
+  private panicCursor = 0;
 
   constructor(spec: PoolSpec, deps: PoolDeps) {
     this.name = spec.name;
@@ -77,8 +79,11 @@ export class Pool {
     return this.queue.enqueue(req, tried, signal);
   }
 
-  /** Reports the end of one attempt: decrements inflight, updates latency EWMA and errors, feeds passive health, wakes a queued request. */
-  release(backend: Backend, outcome: AttemptOutcome, elapsedMs: number): void {
+  /**
+   * Reports the end of one attempt: decrements inflight, updates latency EWMA and errors, feeds passive
+   * health (with `reason`, what went wrong, for the log), wakes a queued request.
+   */
+  release(backend: Backend, outcome: AttemptOutcome, elapsedMs: number, reason = 'request failed'): void {
     if (backend.inflight > 0) backend.inflight--;
     if (outcome === 'retried') {
       if (this.queue.length > 0) this.queue.serveWaiting(this.serveQueued);
@@ -87,10 +92,10 @@ export class Pool {
     const now = Date.now();
     if (outcome === 'ok') {
       backend.recordLatency(elapsedMs);
-      backend.health.recordSuccess(now, backend.reporter);
+      backend.health.recordSuccess(now, backend.reporter, now - elapsedMs);
     } else {
       backend.errors++;
-      backend.health.recordFailure(now, this.spec.passive, 'request failed', backend.reporter);
+      backend.health.recordFailure(now, this.spec.passive, reason, backend.reporter);
     }
     this.onAttempt?.(backend, outcome, elapsedMs);
     if (this.queue.length > 0) this.queue.serveWaiting(this.serveQueued);
@@ -151,13 +156,35 @@ export class Pool {
     }));
   }
 
-  /** Sticky backend, else a primary, else a backup; null when none is eligible. */
+  /** Sticky backend, else a primary, else a backup, else (panic) one passive health took out; null when none is eligible. */
   private choose(req: BalanceRequest, tried: readonly Backend[] | null): Backend | null {
     if (this.sticky !== null) {
       const pinned = this.sticky.find(req, tried);
       if (pinned !== null) return pinned;
     }
-    return this.primaryPicker.pick(req, tried) ?? this.backupPicker.pick(req, tried);
+    return this.primaryPicker.pick(req, tried) ?? this.backupPicker.pick(req, tried) ?? this.panicPick(tried);
+  }
+
+  /**
+   * Passive health never turns a pool into guaranteed 503s while a backend might answer (nginx never
+   * marks the only server of a group unavailable; Envoy balances over every host below its panic
+   * threshold): when no backend is usable at all, the request goes — in turn — to one that only
+   * passive health took out. Active health checks and drains are still obeyed.
+   */
+  private panicPick(tried: readonly Backend[] | null): Backend | null {
+    const backends = this.backends;
+    const n = backends.length;
+    for (let i = 0; i < n; i++) if (backends[i]!.usable) return null;
+    for (let k = 0; k < n; k++) {
+      const i = (this.panicCursor + k) % n;
+      const backend = backends[i]!;
+      const h = backend.health;
+      if (h.activeUp && !h.drained && backend.hasCapacity && (tried === null || !tried.includes(backend))) {
+        this.panicCursor = i + 1;
+        return backend;
+      }
+    }
+    return null;
   }
 
   private take(backend: Backend): Backend {

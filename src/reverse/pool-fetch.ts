@@ -76,7 +76,7 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
         continue;
       }
       sendAgainTo = null;
-      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started);
+      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started, error.message);
       if (!error.retryable || attempt - Number(resent) >= pool.spec.retries || gone) throw error;
       lastError = error;
       (tried ??= []).push(backend);

@@ -24,8 +24,8 @@ export interface UndiciRoute {
   /** Always given, so that undici never takes the TLS server name from a Host header; the connector decides. */
   readonly servername: string;
   readonly waiters: ConnectionWaiters | null;
-  /** Called once the response body is done: `failed` when it broke off (not when the client left). */
-  readonly onBodyDone: ((failed: boolean) => void) | null;
+  /** Called once the response body is done: with why it broke off, or null (also when the client left). */
+  readonly onBodyDone: ((failure: Error | null) => void) | null;
 }
 
 /**
@@ -188,7 +188,7 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     if (this.responded) {
       // Destroyed before the end (the client went away, or the body failed): the upstream request is cut.
       if (!this.readableEnded && this.abortUpstream !== null) this.abortUpstream(err ?? undefined);
-      this.route.onBodyDone?.(err !== null);
+      this.route.onBodyDone?.(err);
     }
     callback(err);
   }

@@ -73,11 +73,26 @@ describe('passive health (max_fails within fail_timeout)', () => {
     expect(pool.snapshot().map((s) => s.state)).toEqual(['up', 'up']);
   });
 
-  it('answers no_backend while every backend is out, and recovers after fail_timeout', () => {
+  it('with every backend out, still sends requests to them in turn (panic), and a success puts a backend back', () => {
     const pool = makePool();
     send(pool, 6, () => 'failure');
+    expect(pool.snapshot().map((s) => s.state)).toEqual(['down', 'down']);
+    expect(new Set(send(pool, 4, () => 'failure'))).toEqual(new Set(['1', '2']));
+    vi.advanceTimersByTime(1_000);
+    // A request sent while the backend was out, that succeeds, disproves the failure at once.
+    const b = pool.acquire(request(), null) as Backend;
+    pool.release(b, 'ok', 1);
+    expect(pool.snapshot().find((s) => s.id === b.id)!.state).toBe('up');
+    // Now a backend is usable: no more panic, the other one stays out.
+    expect(new Set(send(pool, 4, () => 'ok'))).toEqual(new Set([label(b)]));
+  });
+
+  it('never sends to a drained or actively-down backend, even in panic', () => {
+    const pool = makePool();
+    send(pool, 6, () => 'failure');
+    pool.drain(pool.backends[0]!.id);
+    expect(new Set(send(pool, 4, () => 'failure'))).toEqual(new Set(['2']));
+    pool.drain(pool.backends[1]!.id);
     expect(() => pool.acquire(request(), null)).toThrow(expect.objectContaining({ code: 'no_backend' }));
-    vi.advanceTimersByTime(10_000);
-    expect(new Set(send(pool, 4, () => 'ok'))).toEqual(new Set(['1', '2']));
   });
 });

@@ -25,8 +25,8 @@ export interface Origin {
   close(): Promise<void>;
 }
 
-/** Starts an origin. The handler sees the whole request body as a string. */
-export async function startOrigin(handler: OriginHandler = (_req, res) => res.end('ok')): Promise<Origin> {
+/** Starts an origin (on `port`, or one the OS chooses). The handler sees the whole request body as a string. */
+export async function startOrigin(handler: OriginHandler = (_req, res) => res.end('ok'), port = 0): Promise<Origin> {
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   let current = handler;
@@ -52,11 +52,11 @@ export async function startOrigin(handler: OriginHandler = (_req, res) => res.en
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     server,
     requests,
     count: (path) => (path === undefined ? requests.length : requests.filter((r) => r.url.split('?')[0] === path).length),

@@ -39,10 +39,37 @@ describe('failing backends', () => {
     expect(reply.headers['proxy-status']).toMatch(/error=connection_refused/);
   });
 
-  it('passive checks take a dead backend out; with every backend out the answer is 503', async () => {
-    const p = await proxy([await deadAddress()], { retries: 0, passive: { max_fails: 2, fail_timeout: '30s' } });
-    expect((await request(`${p.reverseUrl}/x`)).status).toBe(502);
-    expect((await request(`${p.reverseUrl}/x`)).status).toBe(502);
+  it('passive health never blacks out a pool: with its only backend out, requests still try it, and it answers the moment it is back', async () => {
+    // The documented quick start (one --upstream, default passive health) while the app restarts.
+    const dead = await deadAddress();
+    const p = await proxy([dead]);
+    for (let i = 0; i < 5; i++) {
+      const reply = await request(`${p.reverseUrl}/x${i}`);
+      expect(reply.status).toBe(502);
+      expect(reply.headers['proxy-status']).toMatch(/error=connection_refused/);
+    }
+    expect(p.portico.pools.get('p')!.snapshot()[0]!.state).toBe('down');
+    // The app comes back on its port: the very next request is answered, not a 503 for fail_timeout.
+    const back = await startOrigin((_req, res) => res.end('back'), Number(new URL(dead).port));
+    cleanup.push(() => back.close());
+    const reply = await request(`${p.reverseUrl}/x`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe('back');
+    expect(p.portico.pools.get('p')!.snapshot()[0]!.state).toBe('up');
+  });
+
+  it('with every backend out, requests go to them in turn, and a drained backend stays out', async () => {
+    const a = await deadAddress();
+    const b = await deadAddress();
+    const p = await proxy([a, b], { retries: 0, passive: { max_fails: 1, fail_timeout: '30s' } });
+    for (let i = 0; i < 4; i++) expect((await request(`${p.reverseUrl}/x`)).status).toBe(502);
+    const pool = p.portico.pools.get('p')!;
+    expect(pool.snapshot().map((s) => s.state)).toEqual(['down', 'down']);
+    expect(pool.snapshot().map((s) => s.requests)).toEqual([2, 2]);
+    pool.drain(pool.snapshot()[0]!.id);
+    for (let i = 0; i < 2; i++) expect((await request(`${p.reverseUrl}/x`)).status).toBe(502);
+    expect(pool.snapshot().map((s) => s.requests)).toEqual([2, 4]);
+    pool.drain(pool.snapshot()[1]!.id);
     const reply = await request(`${p.reverseUrl}/x`);
     expect(reply.status).toBe(503);
     expect(reply.body).toMatch(/Service Unavailable/);
