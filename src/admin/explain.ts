@@ -71,7 +71,12 @@ export async function explain(door: Door<unknown>, listener: ExplainListener, q:
   const { kind, head } = imagine(q, listener);
   const session = new DryRunSession(q.door, kind, head, normalizeAddress(q.client), 'http', QUIET);
   session.user = q.user;
-  const outcome = await dryRun(session, door);
+  let outcome;
+  try {
+    outcome = await dryRun(session, door);
+  } finally {
+    session.finish(0);
+  }
   const request = {
     door: q.door,
     kind,

@@ -21,7 +21,9 @@ Options:
   --cache-size SIZE    cache memory bound, e.g. 256mb (default 256mb)
   --no-cache           turn the cache off
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default info)
-  --workers N          serve with N processes (node:cluster), or "auto": one per CPU core (default 1)
+  --workers N          serve with N worker processes, or "auto": one per CPU core (default 1)
+  --no-supervise       serve from this process alone: no supervising process that restarts a
+                       worker after a fatal error (for embedding, debugging and benchmarks)
   --check              validate the config and exit
   --help               show this help
   --version            print the version
@@ -36,6 +38,8 @@ export interface CliArgs {
   readonly help: boolean;
   readonly version: boolean;
   readonly check: boolean;
+  /** Serve from this process, without the supervisor (src/workers). */
+  readonly noSupervise: boolean;
   readonly configPath: string | undefined;
   /** Config overlay built from flags. */
   readonly overlay: Record<string, unknown>;
@@ -59,6 +63,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         'no-cache': { type: 'boolean' },
         'log-level': { type: 'string' },
         workers: { type: 'string' },
+        'no-supervise': { type: 'boolean' },
         check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -109,12 +114,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     if (workers === 'auto') overlay.workers = 'auto';
     else if (/^[1-9][0-9]{0,3}$/.test(workers)) overlay.workers = Number(workers);
     else problems.push(`--workers: expected a positive integer or "auto", got "${workers}"`);
+    if (values['no-supervise'] && workers !== '1') problems.push('--no-supervise: serves from one process; it cannot be combined with --workers');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     help: values.help === true,
     version: values.version === true,
     check: values.check === true,
+    noSupervise: values['no-supervise'] === true,
     configPath: values.config,
     overlay,
   };

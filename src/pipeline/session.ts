@@ -61,6 +61,16 @@ export interface SessionSink {
   readonly onBlocked: ((blocked: BlockedRequest) => void) | undefined;
 }
 
+/** Every session not yet finished: what a fatal error report names (see requestsInFlight). */
+const inFlight = new Set<Session>();
+
+/** The requests in flight, newest first (at most `limit`): for the report of a fatal error. */
+export function requestsInFlight(limit: number): { door: FrontDoor; method: string; url: string; client: string; upstream: string | undefined; ms: number }[] {
+  const all = [...inFlight].reverse().slice(0, limit);
+  const now = performance.now();
+  return all.map((s) => ({ door: s.door, method: s.method, url: s.url, client: s.clientAddress, upstream: s.upstream, ms: Math.round(now - s.startedAt) }));
+}
+
 export abstract class Session implements ExchangeRecord {
   readonly startedAt = performance.now();
   readonly method: string;
@@ -83,6 +93,7 @@ export abstract class Session implements ExchangeRecord {
   ) {
     this.method = req.method ?? 'GET';
     this.url = req.url ?? '';
+    inFlight.add(this);
   }
 
   get log(): Logger {
@@ -117,6 +128,7 @@ export abstract class Session implements ExchangeRecord {
   finish(status: number, tunnel?: TunnelStats, complete = true): void {
     if (this.finished) return;
     this.finished = true;
+    inFlight.delete(this);
     this.sink.onDone?.(this, status);
     const log = this.sink.log;
     if (!log.isLevelEnabled('info')) return;

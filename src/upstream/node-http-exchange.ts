@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { ProxyError, upstreamError } from '../core/errors.js';
 import { endToEndRawHeaders, headersFromRaw } from '../core/hop-by-hop.js';
-import { framingProblemOf } from './response-head.js';
+import { framingProblemOf, relayableReason, statusProblem } from './response-head.js';
 import { IDEMPOTENT, type OutboundRequest, type Timeouts, type UpstreamOverrides, type UpstreamResponse } from '../core/messages.js';
 
 export interface UpstreamTarget {
@@ -96,7 +96,9 @@ export function sendUpstream(
         res.destroy();
         return;
       }
-      const framing = framingProblemOf(res.rawHeaders);
+      // The body's errors are owned here: whoever reads it listens too; one nobody reads cannot crash.
+      res.on('error', ignore);
+      const framing = res.httpVersionMajor !== 1 ? 'a status line that is not HTTP/1.x' : (statusProblem(res.statusCode ?? 0) ?? framingProblemOf(res.rawHeaders));
       if (framing !== null) {
         // Node has already refused Content-Length with Transfer-Encoding and differing Content-Lengths.
         res.destroy();
@@ -109,7 +111,7 @@ export function sendUpstream(
       const rawHeaders = endToEndRawHeaders(res.rawHeaders);
       resolve({
         status: res.statusCode ?? 502,
-        statusMessage: res.statusMessage ?? '',
+        statusMessage: relayableReason(res.statusMessage ?? ''),
         rawHeaders,
         headers: headersFromRaw(rawHeaders),
         body: res,
@@ -156,3 +158,5 @@ export function withOverrides(base: OutgoingHttpHeaders, overrides: UpstreamOver
 function isIpLiteral(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':');
 }
+
+function ignore(): void {}

@@ -17,6 +17,19 @@ function transferCodingProblem(codings: string | null): string | null {
   return `an unsupported Transfer-Encoding "${codings.slice(0, 64)}"`;
 }
 
+/** Why a status code cannot be relayed (RFC 9110 §15: three digits, 1xx to 5xx), or null. */
+export function statusProblem(status: number): string | null {
+  return status >= 100 && status <= 599 ? null : `an invalid status code ${status}`;
+}
+
+/**
+ * The reason phrase as it may be relayed: visible ASCII and spaces only (Node refuses others when the
+ * response is written); anything else is dropped, and the client gets the standard phrase instead.
+ */
+export function relayableReason(text: string): string {
+  return /^[\t\x20-\x7e]*$/.test(text) ? text : '';
+}
+
 /** The framing problem of a raw head ([name, value, …] strings, as node:http gives them), or null. */
 export function framingProblemOf(raw: readonly string[]): string | null {
   let codings: string | null = null;

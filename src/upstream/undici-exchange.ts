@@ -13,7 +13,7 @@ import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { ProxyError, upstreamError } from '../core/errors.js';
 import { IDEMPOTENT, type OutboundRequest, type Timeouts, type UpstreamResponse } from '../core/messages.js';
 import type { ConnectionWaiters } from './connector.js';
-import { readHead } from './response-head.js';
+import { readHead, relayableReason, statusProblem } from './response-head.js';
 
 /** Where a request goes, as the exchange needs it. */
 export interface UndiciRoute {
@@ -137,7 +137,7 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     }
     if (this.settled) return false;
     const label = this.route.label;
-    const head = readHead(rawHeaders);
+    const head = statusProblem(statusCode) ?? readHead(rawHeaders);
     if (typeof head === 'string') {
       this.fail(new ProxyError('bad_response', `${label} sent ${head}`));
       return false;
@@ -150,7 +150,7 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     this.reject = null;
     resolve({
       status: statusCode,
-      statusMessage: statusText,
+      statusMessage: relayableReason(statusText),
       rawHeaders: head.raw,
       headers: head.headers,
       body: this,

@@ -1,65 +1,103 @@
 /**
- * One worker of `--workers N`: which one it is, its share of the config, and its link to the others
- * through the primary (src/workers/primary.ts).
+ * A worker under the supervisor (src/workers/supervisor.ts): which one it is, its share of the config,
+ * the addresses the supervisor bound, and its link to the supervisor and the other workers.
  *
  * Every worker has a cache of its own, `cache.max_size / N` large (a disk cache under `cache.dir/worker-K`),
  * so the configured size bounds them all together. What one worker's unsafe request invalidates, and
- * what the admin API purges, is dropped from every worker's cache. Only worker 1 binds the admin
+ * what the admin API purges, is dropped from every worker's cache. Only worker 1 serves the admin
  * listener; its answers cover every worker.
  */
-import cluster from 'node:cluster';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { LocalAdmin, type AdminCommand, type AdminPeers, type AnswerTo } from '../admin/admin-commands.js';
 import type { AdminTarget } from '../admin/sources.js';
 import { VERSION } from '../admin/version.js';
 import type { Config } from '../config/schema.js';
-import { COUNT_ENV, isPorticoMessage, SLOT_ENV, type Ask, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { parseListenAddress } from '../config/units.js';
+import type { ListenerName, ListeningAddresses } from '../listeners.js';
+import { COUNT_ENV, isPorticoMessage, CONFIG_ENV, LISTENERS_ENV, SLOT_ENV, type Ask, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 export interface WorkerRole {
   /** 1 … count; a worker started again in place of a dead one keeps the number. */
   readonly slot: number;
   readonly count: number;
+  /** What the supervisor bound, by listener name. */
+  readonly addresses: ListeningAddresses;
+}
+
+/** The config the supervisor tells this worker to start with (see CONFIG_ENV). */
+export function configFromSupervisor(): Config {
+  return JSON.parse(process.env[CONFIG_ENV] ?? 'null') as Config;
 }
 
 /** This process's place among the workers, or null when it is not a worker. */
 export function workerRole(): WorkerRole | null {
-  if (!cluster.isWorker) return null;
+  if (process.send === undefined || process.env[SLOT_ENV] === undefined || process.env[CONFIG_ENV] === undefined) return null;
   const slot = Number(process.env[SLOT_ENV]);
   const count = Number(process.env[COUNT_ENV]);
-  return Number.isInteger(slot) && Number.isInteger(count) && slot >= 1 && slot <= count ? { slot, count } : null;
+  let addresses: ListeningAddresses;
+  try {
+    addresses = JSON.parse(process.env[LISTENERS_ENV] ?? '{}') as ListeningAddresses;
+  } catch {
+    return null;
+  }
+  return Number.isInteger(slot) && Number.isInteger(count) && slot >= 1 && slot <= count ? { slot, count, addresses } : null;
 }
 
-/** The config as one worker runs it: its share of the cache, and the admin listener in worker 1 only. */
+/**
+ * The config as one worker runs it: its share of the cache, the admin API in worker 1 only, and the
+ * listen addresses as the supervisor bound them (a port 0 in the file is a real port here).
+ */
 export function configForWorker(config: Config, role: WorkerRole): Config {
   const cache = config.cache;
+  const bound = (name: ListenerName, fallback: string) => {
+    const text = role.addresses[name];
+    return (text === undefined ? null : parseListenAddress(text, fallback)) ?? undefined;
+  };
+  const forwardListen = config.forward && bound('forward', config.forward.listen.host);
+  const reverseListen = config.reverse?.listen && bound('reverse', config.reverse.listen.host);
+  const tlsListen = config.reverse?.tls_listen && bound('reverseTls', config.reverse.tls_listen.host);
+  const adminListen = config.admin && bound('admin', config.admin.listen.host);
   return {
     ...config,
+    forward: config.forward && { ...config.forward, listen: forwardListen ?? config.forward.listen },
+    reverse: config.reverse && { ...config.reverse, listen: reverseListen ?? config.reverse.listen, tls_listen: tlsListen ?? config.reverse.tls_listen },
     cache: {
       ...cache,
       max_size: Math.max(1, Math.floor(cache.max_size / role.count)),
       dir: cache.dir === undefined ? undefined : join(cache.dir, `worker-${role.slot}`),
     },
-    admin: role.slot === 1 ? config.admin : undefined,
+    admin: role.slot === 1 && config.admin ? { ...config.admin, listen: adminListen ?? config.admin.listen } : undefined,
   };
 }
 
-/** The worker's side of the IPC channel: the admin peers of worker 1, and cache invalidations. */
+/** What the worker serves: it adopts the connections the supervisor hands it. */
+export interface WorkerTarget extends AdminTarget {
+  adopt(listener: ListenerName, socket: Socket): void;
+}
+
+/** The worker's side of the IPC channel: connections, the admin peers of worker 1, and cache invalidations. */
 export class WorkerLink implements AdminPeers {
   private nextId = 1;
   private readonly waiting = new Map<number, (answers: unknown[]) => void>();
-  private target: AdminTarget | null = null;
+  private target: WorkerTarget | null = null;
   private local: LocalAdmin | null = null;
 
   constructor() {
     process.on('message', this.onMessage);
   }
 
-  /** The worker serves `target` from now on: the primary may send it traffic and questions. */
-  attach(target: AdminTarget): void {
+  /** The worker serves `target` from now on: the supervisor may send it connections and questions. */
+  attach(target: WorkerTarget): void {
     this.target = target;
     this.local = new LocalAdmin(target, VERSION);
     send({ portico: 'ready' });
   }
+
+  /** A reload succeeded: workers started from now on serve `config` too. */
+  readonly serving = (config: Config): void => {
+    send({ portico: 'serving', config });
+  };
 
   run<C extends AdminCommand>(command: C): Promise<AnswerTo<C>[]> {
     const id = this.nextId++;
@@ -74,9 +112,16 @@ export class WorkerLink implements AdminPeers {
     send({ portico: 'invalidate', url });
   };
 
-  private readonly onMessage = (message: unknown): void => {
+  private readonly onMessage = (message: unknown, handle: unknown): void => {
     if (!isPorticoMessage<PrimaryMessage>(message)) return;
     switch (message.portico) {
+      case 'connection': {
+        const socket = handle as Socket | undefined;
+        if (socket === undefined) return;
+        if (this.target === null) socket.destroy();
+        else this.target.adopt(message.listener, socket);
+        return;
+      }
       case 'answers': {
         const resolve = this.waiting.get(message.id);
         this.waiting.delete(message.id);
@@ -103,7 +148,7 @@ export class WorkerLink implements AdminPeers {
   }
 }
 
-/** Sends unless the primary is gone (then this worker is about to exit: cluster ends orphaned workers). */
+/** Sends unless the supervisor is gone (then this worker is about to exit, see cli.ts). */
 function send(message: WorkerMessage): void {
   if (process.connected) process.send!(message, undefined, {}, ignore);
 }

@@ -1,0 +1,318 @@
+/**
+ * The process's listeners: one Node server per front door (forward, reverse, reverse TLS) and one for
+ * the admin API, wired to whatever runtime is current. A standalone Portico binds them itself; under
+ * the supervisor (src/workers) the supervising process binds the sockets for the life of the service
+ * and hands each accepted connection to a worker, which `adopt`s it here. Either way every connection
+ * is admitted here (the global and per-client connection limits), and a drain waits for them all.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TunnelKind, TrafficStats } from './admin/traffic-stats.js';
+import { ConfigError } from './config/errors.js';
+import type { Config, LimitsConfig } from './config/schema.js';
+import { formatAddress, type ListenAddress } from './config/units.js';
+import { ProxyError } from './core/errors.js';
+import type { Logger } from './core/log.js';
+import { errorPage } from './pipeline/pages.js';
+import { writePageToSocket } from './pipeline/session.js';
+import type { Runtime } from './runtime.js';
+
+export type ListenerName = 'forward' | 'reverse' | 'reverseTls' | 'admin';
+
+export type ListeningAddresses = Partial<Record<ListenerName, string>>;
+
+/** One listener a config asks for: its name, address, and the config key that set it (for errors). */
+export interface ListenerSpec {
+  readonly name: ListenerName;
+  readonly address: ListenAddress;
+  readonly key: string;
+}
+
+/** The listeners `config` asks for, in a fixed order. */
+export function listenerSpecs(config: Config): ListenerSpec[] {
+  const specs: ListenerSpec[] = [];
+  if (config.forward) specs.push({ name: 'forward', address: config.forward.listen, key: 'forward.listen' });
+  const reverse = config.reverse;
+  if (reverse?.listen) specs.push({ name: 'reverse', address: reverse.listen, key: 'reverse.listen' });
+  if (reverse?.tls_listen && reverse.tls) specs.push({ name: 'reverseTls', address: reverse.tls_listen, key: 'reverse.tls_listen' });
+  if (config.admin) specs.push({ name: 'admin', address: config.admin.listen, key: 'admin.listen' });
+  return specs;
+}
+
+/** Binds `server` to the spec's address; rejects with a ConfigError that says why it cannot. */
+export function listenOn(server: NetServer, spec: ListenerSpec): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is already in use'
+          : err.code === 'EACCES'
+            ? 'needs more privileges (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'is not an address of this machine'
+              : `cannot be listened on (${err.code ?? err.message})`;
+      reject(new ConfigError([`${spec.key}: address ${formatAddress(spec.address)} ${why}`]));
+    };
+    server.once('error', onError);
+    server.listen(spec.address.port, spec.address.host, () => {
+      server.off('error', onError);
+      const bound = server.address() as AddressInfo | null;
+      resolve(formatAddress(bound ? { host: bound.address, port: bound.port } : spec.address));
+    });
+  });
+}
+
+/** What the listeners need of the process they serve. */
+export interface ListenerHost {
+  readonly runtime: Runtime;
+  readonly traffic: TrafficStats;
+  /** True while the process drains: responses stop keeping connections alive. */
+  readonly closing: boolean;
+}
+
+interface Listener {
+  readonly name: ListenerName;
+  readonly server: Server;
+  address: string;
+  /** Bound by this process (standalone); false for connections handed over by the supervisor. */
+  readonly bound: boolean;
+}
+
+export class Listeners {
+  private readonly listeners: Listener[] = [];
+  /** Open client connections, on every listener. */
+  private connections = 0;
+  /** Open client connections per client address (only counted when a per-client limit is set). */
+  private readonly byClient = new Map<string, number>();
+  /** Client sockets of CONNECT tunnels and upgraded (WebSocket) connections, cut at the end of the drain. */
+  private readonly tunnels = new Set<Duplex>();
+  private drained: (() => void) | null = null;
+
+  constructor(
+    private readonly host: ListenerHost,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Makes every listener `config` asks for. With `addresses` (under the supervisor) nothing is bound:
+   * the servers wait for connections handed to adopt(). Rejects with ConfigError on bind problems.
+   */
+  async open(config: Config, adminHandler: ((req: IncomingMessage, res: ServerResponse) => void) | null, addresses?: ListeningAddresses): Promise<void> {
+    const options = serverOptionsFor(config.limits);
+    for (const spec of listenerSpecs(config)) {
+      let server: Server;
+      if (spec.name === 'forward') server = this.forwardServer(createHttpServer(options));
+      else if (spec.name === 'reverse') server = this.reverseServer(createHttpServer(options), 'http');
+      else if (spec.name === 'reverseTls') server = this.reverseServer(createHttpsServer({ ...options, ...tlsOptions(config.reverse!.tls!) }), 'https');
+      else {
+        server = createHttpServer({ ...options, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 });
+        if (adminHandler !== null) server.on('request', adminHandler);
+      }
+      server.on('clientError', onClientError);
+      server.on('connection', (socket: Socket) => this.admit(socket));
+      const given = addresses?.[spec.name];
+      if (given !== undefined) {
+        // Node's HTTP server starts tracking its connections (request and header timeouts, closing idle
+        // connections on shutdown) when it starts listening; one that is handed connections instead is
+        // told the same way.
+        server.emit('listening');
+        this.listeners.push({ name: spec.name, server, address: given, bound: false });
+        continue;
+      }
+      server.maxConnections = config.limits.max_connections || Infinity;
+      const address = await listenOn(server, spec);
+      server.on('error', (err) => this.log.error({ err, listener: spec.name }, 'listener error'));
+      this.listeners.push({ name: spec.name, server, address, bound: true });
+      this.log.info({ listener: spec.name, address }, 'listening');
+    }
+  }
+
+  /** Serves a connection the supervisor accepted on `name`'s socket. */
+  adopt(name: ListenerName, socket: Socket): void {
+    const listener = this.listeners.find((l) => l.name === name);
+    if (listener === undefined || this.host.closing) {
+      socket.destroy();
+      return;
+    }
+    listener.server.emit('connection', socket);
+  }
+
+  addresses(): ListeningAddresses {
+    const out: ListeningAddresses = {};
+    for (const l of this.listeners) out[l.name] = l.address;
+    return out;
+  }
+
+  get hasTls(): boolean {
+    return this.listeners.some((l) => l.name === 'reverseTls');
+  }
+
+  /** What a reload can change on running listeners: timeouts, connection caps, TLS certificate and ciphers. */
+  apply(config: Config, tls: ReturnType<typeof tlsOptions> | undefined): void {
+    for (const { name, server, bound } of this.listeners) {
+      if (name === 'admin') continue;
+      server.headersTimeout = config.limits.header_timeout;
+      server.requestTimeout = config.limits.request_timeout;
+      if (bound) server.maxConnections = config.limits.max_connections || Infinity;
+      if (name === 'reverseTls' && tls) (server as HttpsServer).setSecureContext(tls);
+    }
+  }
+
+  /**
+   * Stops accepting, closes idle keep-alive connections (and each busy one as soon as its response is
+   * done), lets in-flight requests and open tunnels finish for up to `drainMs`, then cuts what is left.
+   */
+  async close(drainMs: number): Promise<void> {
+    for (const l of this.listeners) if (l.bound) l.server.close();
+    const closeIdle = () => {
+      for (const l of this.listeners) l.server.closeIdleConnections();
+    };
+    closeIdle();
+    const sweeper = setInterval(closeIdle, 50);
+    const timer = setTimeout(() => {
+      for (const l of this.listeners) l.server.closeAllConnections();
+      for (const socket of this.tunnels) socket.destroy();
+    }, drainMs);
+    if (this.connections > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    clearInterval(sweeper);
+    clearTimeout(timer);
+  }
+
+  /** Counts every connection; refuses one over limits.max_connections(_per_client). */
+  private admit(socket: Socket): void {
+    const limits = this.host.runtime.config.limits;
+    if (!this.listeners.every((l) => l.bound) && limits.max_connections > 0 && this.connections >= limits.max_connections) {
+      // A bound server enforces max_connections itself; adopted connections are counted here.
+      socket.destroy();
+      return;
+    }
+    this.connections++;
+    socket.once('close', () => {
+      this.connections--;
+      if (this.connections === 0 && this.drained !== null) this.drained();
+    });
+    const max = limits.max_connections_per_client;
+    if (max === 0) return;
+    const client = socket.remoteAddress ?? '';
+    const count = (this.byClient.get(client) ?? 0) + 1;
+    if (count > max) {
+      socket.on('error', () => socket.destroy());
+      const refusal = new ProxyError('too_many_requests', `more than ${max} open connections from ${client}`, { headers: { 'retry-after': '1' } });
+      writePageToSocket(socket, errorPage(refusal, undefined));
+      return;
+    }
+    this.byClient.set(client, count);
+    socket.once('close', () => {
+      const left = (this.byClient.get(client) ?? 1) - 1;
+      if (left <= 0) this.byClient.delete(client);
+      else this.byClient.set(client, left);
+    });
+  }
+
+  private trackTunnel(socket: Duplex, kind: TunnelKind): void {
+    this.host.traffic.trackTunnel(socket, kind);
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+  }
+
+  private forwardServer(server: Server): Server {
+    const host = this.host;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      host.traffic.track(res, 'forward');
+      if (host.closing) res.shouldKeepAlive = false;
+      const forward = host.runtime.forward;
+      if (forward) forward.handleRequest(req, res);
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no forward proxy configured\n');
+    };
+    server.on('request', onRequest);
+    // Expect: 100-continue is answered by the front door's admission check (100, or 413/4xx at once).
+    server.on('checkContinue', onRequest);
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.trackTunnel(socket, 'connect');
+      const forward = host.runtime.forward;
+      if (forward) forward.handleConnect(req, socket, head);
+      else socket.destroy();
+    });
+    return server;
+  }
+
+  private reverseServer(server: Server, scheme: 'http' | 'https'): Server {
+    const host = this.host;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      host.traffic.track(res, 'reverse');
+      if (host.closing) res.shouldKeepAlive = false;
+      const gateway = host.runtime.reverse;
+      if (gateway) gateway.handleRequest(req, res, scheme);
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end('503 Service Unavailable: no reverse proxy configured\n');
+    };
+    server.on('request', onRequest);
+    server.on('checkContinue', onRequest);
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const gateway = host.runtime.reverse;
+      if (gateway) gateway.handleConnect(req, socket, head, scheme);
+      else socket.destroy();
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.trackTunnel(socket, 'upgrade');
+      const gateway = host.runtime.reverse;
+      if (gateway) gateway.handleUpgrade(req, socket, head, scheme);
+      else socket.destroy();
+    });
+    return server;
+  }
+}
+
+/** Node server options from `limits` (timeouts are checked every second, not Node's default 30 s). */
+function serverOptionsFor(limits: LimitsConfig) {
+  return {
+    keepAliveTimeout: 5_000,
+    headersTimeout: limits.header_timeout,
+    requestTimeout: limits.request_timeout,
+    maxHeaderSize: limits.max_header_size,
+    connectionsCheckingInterval: 1_000,
+  };
+}
+
+/** Mozilla's "intermediate" profile: TLS 1.2+ with forward-secret AEAD ciphers only. */
+const MODERN_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** The TLS listener's options; throws ConfigError naming the key of a file that cannot be read. */
+export function tlsOptions(tls: NonNullable<NonNullable<Config['reverse']>['tls']>) {
+  return {
+    cert: readTlsFile(tls.cert, 'reverse.tls.cert'),
+    key: readTlsFile(tls.key, 'reverse.tls.key'),
+    minVersion: tls.min_version,
+    ciphers: tls.ciphers ?? MODERN_CIPHERS,
+    honorCipherOrder: true,
+  };
+}
+
+function readTlsFile(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError([`${key}: cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+}
+
+/** Malformed requests get a 4xx (with Proxy-Status) and the connection is closed; nothing is thrown. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code = err.code ?? '';
+  const kind =
+    code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : code === 'HPE_URI_TOO_LONG' ? 'uri_too_long' : 'bad_request';
+  writePageToSocket(socket, errorPage(new ProxyError(kind, 'the request could not be read'), undefined));
+}

@@ -1,0 +1,369 @@
+/**
+ * The supervisor: by default Portico serves from a worker process under this small supervising one, as
+ * nginx's workers serve under its master. The supervisor binds every listening socket for the life of
+ * the service (it logs "listening" once the workers serve)
+ * the service and never serves a request itself: it accepts each connection and hands it to a worker
+ * (in turn, with `--workers N`; admin connections go to worker 1). A worker that dies — a fatal error
+ * is a bug, but never an outage — is replaced at once (then with a growing delay if it keeps dying),
+ * and the connections that arrive meanwhile wait, paused, for it: the sockets stay open, nothing is
+ * refused. It also passes SIGHUP (reload) and SIGTERM/SIGINT (drain, then stop) on to every worker, and
+ * relays what the workers tell each other: admin commands that must reach all of them, and the URLs
+ * that an unsafe request invalidated in one worker's cache.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
+import type { AdminCommand } from '../admin/admin-commands.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import { listenOn, type ListenerName, type ListenerSpec, type ListeningAddresses } from '../listeners.js';
+import { COUNT_ENV, isPorticoMessage, CONFIG_ENV, LISTENERS_ENV, SLOT_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
+
+/** How many workers `workers: N | "auto"` means: "auto" is one per CPU core. */
+export function workerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? availableParallelism() : setting;
+}
+
+export interface SupervisorOptions {
+  /** The validated config the workers start with. */
+  readonly config: Config;
+  readonly count: number;
+  readonly log: Logger;
+  /** shutdown.drain_timeout: how long workers may take to stop before they are killed. */
+  readonly drainMs: number;
+  readonly listeners: readonly ListenerSpec[];
+  /** The worker's script and arguments (the same command line as the supervisor's). */
+  readonly script: string;
+  readonly args: readonly string[];
+}
+
+/** A worker that does not answer an admin command within this long is left out of the answer. */
+const ASK_TIMEOUT_MS = 10_000;
+/** A worker that dies sooner than this after its start is restarted with a growing delay. */
+const CRASH_LOOP_MS = 5_000;
+const RESTART_DELAY_MS = 0;
+const RESTART_DELAY_FIRST_LOOP_MS = 100;
+const RESTART_DELAY_MAX_MS = 10_000;
+/** Connections waiting for a worker: at most this many, for at most this long. */
+const PENDING_MAX = 10_000;
+const PENDING_MS = 30_000;
+
+interface Slot {
+  readonly number: number;
+  worker: ChildProcess | null;
+  ready: boolean;
+  /** Started successfully at least once: a later death is a crash to recover from, not a bad config. */
+  everReady: boolean;
+  startedAt: number;
+  restartDelayMs: number;
+}
+
+interface PendingAsk {
+  readonly command: AdminCommand;
+  /** The worker that asked and its id for the question; null for the supervisor's own (SIGHUP). */
+  readonly asker: ChildProcess | null;
+  readonly askerId: number;
+  readonly targets: ChildProcess[];
+  readonly answers: Map<ChildProcess, unknown>;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface PendingConnection {
+  readonly listener: ListenerName;
+  readonly socket: Socket;
+  readonly since: number;
+}
+
+/**
+ * Binds the listeners (rejects with ConfigError when one cannot be bound), starts the workers, and
+ * resolves with the process exit status once every worker has stopped.
+ */
+export async function runSupervisor(options: SupervisorOptions): Promise<number> {
+  const servers = new Map<ListenerName, Server>();
+  const addresses: ListeningAddresses = {};
+  try {
+    for (const spec of options.listeners) {
+      const server = createServer({ pauseOnConnect: true });
+      servers.set(spec.name, server);
+      addresses[spec.name] = await listenOn(server, spec);
+    }
+  } catch (err) {
+    for (const server of servers.values()) server.close();
+    throw err;
+  }
+  return new Promise((resolve) => new Supervisor(options, servers, addresses, resolve).start());
+}
+
+class Supervisor {
+  private readonly slots: Slot[];
+  private readonly pendingAsks = new Map<number, PendingAsk>();
+  private readonly waiting: PendingConnection[] = [];
+  private readonly sweeper: NodeJS.Timeout;
+  private nextAskId = 1;
+  private nextSlot = 0;
+  private stopping = false;
+  private exitStatus = 0;
+  private announced = false;
+  /** A SIGHUP that came while a worker was starting: asked again once every worker serves. */
+  private reloadWanted = false;
+  /** The config workers serve (JSON): replacements start with it. */
+  private servedConfig: string;
+
+  constructor(
+    private readonly options: SupervisorOptions,
+    private readonly servers: ReadonlyMap<ListenerName, Server>,
+    private readonly addresses: ListeningAddresses,
+    private readonly done: (status: number) => void,
+  ) {
+    this.slots = Array.from({ length: options.count }, (_, i) => ({
+      number: i + 1,
+      worker: null,
+      ready: false,
+      everReady: false,
+      startedAt: 0,
+      restartDelayMs: RESTART_DELAY_FIRST_LOOP_MS,
+    }));
+    this.servedConfig = JSON.stringify(options.config);
+    this.sweeper = setInterval(() => this.dropStale(), 1_000);
+    this.sweeper.unref();
+  }
+
+  start(): void {
+    this.options.log.info({ workers: this.options.count, pid: process.pid }, 'starting workers');
+    for (const [name, server] of this.servers) {
+      server.on('connection', (socket: Socket) => this.dispatch(name, socket));
+      server.on('error', (err) => this.options.log.error({ err, listener: name }, 'listener error'));
+    }
+    for (const slot of this.slots) this.fork(slot);
+    process.on('SIGHUP', () => {
+      this.options.log.info('SIGHUP: every worker re-reads the config');
+      if (this.slots.some((s) => !s.ready)) this.reloadWanted = true;
+      this.ask(null, 0, { op: 'reload' });
+    });
+    process.on('SIGTERM', () => this.stop('SIGTERM'));
+    process.on('SIGINT', () => this.stop('SIGINT'));
+  }
+
+  // --- connections ---
+
+  /** Hands a new connection to a worker that serves, or keeps it (paused) until one does. */
+  private dispatch(listener: ListenerName, socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    const worker = this.workerFor(listener);
+    if (worker !== null) {
+      this.handOver(worker, listener, socket);
+      return;
+    }
+    if (this.waiting.length >= PENDING_MAX) {
+      socket.destroy();
+      return;
+    }
+    this.waiting.push({ listener, socket, since: Date.now() });
+  }
+
+  /** The next serving worker in turn; admin connections go to worker 1 only (it runs the admin API). */
+  private workerFor(listener: ListenerName): ChildProcess | null {
+    if (listener === 'admin') {
+      const first = this.slots[0]!;
+      return first.ready ? first.worker : null;
+    }
+    const n = this.slots.length;
+    for (let k = 0; k < n; k++) {
+      const slot = this.slots[(this.nextSlot + k) % n]!;
+      if (slot.ready && slot.worker !== null) {
+        this.nextSlot = (this.nextSlot + k + 1) % n;
+        return slot.worker;
+      }
+    }
+    return null;
+  }
+
+  private handOver(worker: ChildProcess, listener: ListenerName, socket: Socket): void {
+    if (!worker.connected || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    worker.send({ portico: 'connection', listener } satisfies PrimaryMessage, socket, { keepOpen: false }, (err) => {
+      if (err) socket.destroy();
+    });
+  }
+
+  /** A worker started serving: the connections that waited for it go to it (or to whoever serves them). */
+  private flush(): void {
+    const waiting = this.waiting.splice(0);
+    for (const c of waiting) {
+      if (c.socket.destroyed) continue;
+      const worker = this.workerFor(c.listener);
+      if (worker === null) this.waiting.push(c);
+      else this.handOver(worker, c.listener, c.socket);
+    }
+  }
+
+  private dropStale(): void {
+    const limit = Date.now() - PENDING_MS;
+    while (this.waiting.length > 0 && this.waiting[0]!.since < limit) this.waiting.shift()!.socket.destroy();
+  }
+
+  // --- workers ---
+
+  private fork(slot: Slot): void {
+    const env: NodeJS.ProcessEnv = { ...process.env, [SLOT_ENV]: String(slot.number), [COUNT_ENV]: String(this.options.count), [LISTENERS_ENV]: JSON.stringify(this.addresses) };
+    env[CONFIG_ENV] = this.servedConfig;
+    const worker = fork(this.options.script, this.options.args as string[], { env, stdio: 'inherit' });
+    slot.worker = worker;
+    slot.ready = false;
+    slot.startedAt = Date.now();
+    worker.on('message', (message: unknown) => this.onMessage(slot, worker, message));
+    // The IPC channel of a worker that was killed fails; its 'exit' follows and takes care of it.
+    worker.on('error', (err) => this.options.log.debug({ worker: slot.number, err }, 'worker channel error'));
+    worker.once('exit', (code, signal) => this.onExit(slot, worker, code, signal));
+  }
+
+  private onMessage(slot: Slot, worker: ChildProcess, message: unknown): void {
+    if (!isPorticoMessage<WorkerMessage>(message)) return;
+    switch (message.portico) {
+      case 'ready':
+        slot.ready = true;
+        slot.everReady = true;
+        this.flush();
+        if (!this.announced && this.slots.every((s) => s.ready)) {
+          for (const [name, address] of Object.entries(this.addresses)) this.options.log.info({ listener: name, address }, 'listening');
+        }
+        if (this.reloadWanted && this.slots.every((s) => s.ready)) {
+          this.reloadWanted = false;
+          this.ask(null, 0, { op: 'reload' });
+        }
+        if (!this.announced && this.slots.every((s) => s.ready)) {
+          this.announced = true;
+          this.options.log.info({ workers: this.slots.map((s) => s.worker?.pid) }, 'all workers serving');
+        }
+        return;
+      case 'serving':
+        this.servedConfig = JSON.stringify(message.config);
+        return;
+      case 'ask':
+        this.ask(worker, message.id, message.command);
+        return;
+      case 'answer':
+        this.onAnswer(worker, message);
+        return;
+      case 'invalidate':
+        for (const other of this.serving()) if (other !== worker) send(other, message);
+        return;
+    }
+  }
+
+  /** The workers that serve now, in slot order. */
+  private serving(): ChildProcess[] {
+    return this.slots.filter((s) => s.ready && s.worker !== null).map((s) => s.worker!);
+  }
+
+  /** Runs `command` in every serving worker, the asker's answer first. */
+  private ask(asker: ChildProcess | null, askerId: number, command: AdminCommand): void {
+    const serving = this.serving();
+    const targets = asker === null ? serving : [asker, ...serving.filter((w) => w !== asker)];
+    const id = this.nextAskId++;
+    const timer = setTimeout(() => this.finishAsk(id), ASK_TIMEOUT_MS);
+    this.pendingAsks.set(id, { command, asker, askerId, targets, answers: new Map(), timer });
+    for (const worker of targets) send(worker, { portico: 'ask', id, command });
+    this.finishIfAnswered(id);
+  }
+
+  private onAnswer(worker: ChildProcess, message: Answer): void {
+    const ask = this.pendingAsks.get(message.id);
+    if (ask === undefined) return;
+    if (message.error !== undefined) {
+      this.options.log.error({ pid: worker.pid, error: message.error }, 'a worker failed an admin command');
+      ask.targets.splice(ask.targets.indexOf(worker), 1);
+    } else ask.answers.set(worker, message.answer);
+    this.finishIfAnswered(message.id);
+  }
+
+  private finishIfAnswered(id: number): void {
+    const ask = this.pendingAsks.get(id);
+    if (ask !== undefined && ask.targets.every((w) => ask.answers.has(w))) this.finishAsk(id);
+  }
+
+  private finishAsk(id: number): void {
+    const ask = this.pendingAsks.get(id);
+    if (ask === undefined) return;
+    this.pendingAsks.delete(id);
+    clearTimeout(ask.timer);
+    const answers = ask.targets.filter((w) => ask.answers.has(w)).map((w) => ask.answers.get(w));
+    if (ask.asker === null) {
+      if (ask.command.op === 'reload') this.reportReload(answers);
+      return;
+    }
+    if (ask.asker.connected) send(ask.asker, { portico: 'answers', id: ask.askerId, answers });
+  }
+
+  /** A SIGHUP's outcome: every worker took the file, or all kept their config and why. */
+  private reportReload(answers: readonly unknown[]): void {
+    const rejected = answers.find((a) => (a as { reloaded?: boolean }).reloaded === false) as { problems?: readonly string[] } | undefined;
+    if (rejected !== undefined) this.options.log.error({ problems: rejected.problems ?? [] }, 'reload rejected; the previous config keeps running');
+  }
+
+  private onExit(slot: Slot, worker: ChildProcess, code: number | null, signal: string | null): void {
+    if (slot.worker === worker) {
+      slot.worker = null;
+      slot.ready = false;
+    }
+    // Questions waiting for this worker are answered without it.
+    for (const [id, ask] of this.pendingAsks) {
+      const at = ask.targets.indexOf(worker);
+      if (at >= 0 && !ask.answers.has(worker)) {
+        ask.targets.splice(at, 1);
+        this.finishIfAnswered(id);
+      }
+    }
+    const log = this.options.log;
+    if (this.stopping) {
+      if (this.slots.every((s) => s.worker === null)) this.finish();
+      return;
+    }
+    if (!slot.everReady) {
+      // It never served: a bad config or a certificate it cannot read, which another try would not change.
+      log.error({ worker: slot.number, code, signal }, 'a worker could not start; stopping');
+      this.exitStatus = code || 1;
+      this.stop('a worker could not start');
+      return;
+    }
+    const crashLoop = Date.now() - slot.startedAt < CRASH_LOOP_MS;
+    const delay = crashLoop ? slot.restartDelayMs : RESTART_DELAY_MS;
+    slot.restartDelayMs = crashLoop ? Math.min(slot.restartDelayMs * 2, RESTART_DELAY_MAX_MS) : RESTART_DELAY_FIRST_LOOP_MS;
+    log.error({ worker: slot.number, pid: worker.pid, code, signal, restartInMs: delay }, 'a worker stopped; starting a new one (connections wait for it)');
+    setTimeout(() => {
+      if (!this.stopping) this.fork(slot);
+    }, delay).unref();
+  }
+
+  private stop(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const server of this.servers.values()) server.close();
+    for (const c of this.waiting.splice(0)) c.socket.destroy();
+    const live = this.slots.filter((s) => s.worker !== null).map((s) => s.worker!);
+    this.options.log.info({ reason, workers: live.length }, 'stopping every worker');
+    if (live.length === 0) {
+      this.finish();
+      return;
+    }
+    for (const worker of live) worker.kill('SIGTERM');
+    // A worker that outlives its own drain timeout by far is stuck: it is killed.
+    setTimeout(() => {
+      for (const slot of this.slots) slot.worker?.kill('SIGKILL');
+    }, this.options.drainMs + 5_000).unref();
+  }
+
+  private finish(): void {
+    clearInterval(this.sweeper);
+    this.done(this.exitStatus);
+  }
+}
+
+/** Sends unless the worker is gone; a worker that dies as the message leaves is handled by its 'exit'. */
+function send(worker: ChildProcess, message: PrimaryMessage): void {
+  if (worker.connected) worker.send(message, undefined, undefined, ignore);
+}
+
+function ignore(): void {}
