@@ -172,6 +172,11 @@ export interface FetchOptions {
   readonly path?: string;
   /** Called once the response head has arrived (before the body). */
   readonly onResponse?: (res: IncomingMessage) => void;
+  /**
+   * Gives up after this long: before the head, the promise rejects with code 'HANG'; after it, the
+   * outcome is incomplete with error 'HANG'. No limit by default.
+   */
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -181,6 +186,7 @@ export interface FetchOptions {
 export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<Outcome> {
   const u = new URL(url);
   return new Promise<Outcome>((resolve, reject) => {
+    let timedOut = false;
     const req = httpRequest(
       {
         host: u.hostname,
@@ -197,7 +203,8 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
         const finish = (complete: boolean, error?: string) => {
           if (done) return;
           done = true;
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete, error });
+          if (timer !== undefined) clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete, error: timedOut ? 'HANG' : error });
         };
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => finish(res.complete));
@@ -206,9 +213,34 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
         res.on('close', () => finish(res.complete && res.readableEnded, res.complete ? undefined : 'closed'));
       },
     );
-    req.on('error', reject);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            req.destroy(Object.assign(new Error(`no response within ${options.timeoutMs} ms`), { code: 'HANG' }));
+          }, options.timeoutMs);
+    req.on('error', (err) => {
+      if (timer !== undefined) clearTimeout(timer);
+      reject(err);
+    });
     req.end(options.body);
   });
+}
+
+/**
+ * The stack of an error that escaped to the process, with Node's "Emitted 'error' event on X instance
+ * at:" part when it was an unhandled 'error' event (Node adds it only when it prints a fatal error).
+ */
+export function escapedStack(err: Error): string {
+  const enhance = Object.getOwnPropertySymbols(err).find((s) => s.description === 'kEnhanceStackBeforeInspector');
+  const fn = enhance === undefined ? undefined : (err as unknown as Record<symbol, unknown>)[enhance];
+  try {
+    if (typeof fn === 'function') return String(fn.call(err));
+  } catch {
+    // fall through to the plain stack
+  }
+  return err.stack ?? String(err);
 }
 
 /** Resolves when `socket` (or every socket in the set) has closed. */
