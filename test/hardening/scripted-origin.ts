@@ -18,6 +18,8 @@ export interface ScriptedReply {
   readonly then: AfterReply;
   /** Written only once this settles (to hold a response while concurrent requests pile up). */
   readonly hold?: Promise<unknown>;
+  /** With `keep`: FIN when no next request came within this long (a server's keep-alive timeout). */
+  readonly idleCloseMs?: number;
 }
 
 export interface OriginRequest {
@@ -43,6 +45,8 @@ export interface ScriptedOrigin extends RawOrigin {
   respondWith(responder: Responder): void;
   /** Resolves when the origin has received `count` requests in all (at once if it already has). */
   received(count: number, timeoutMs?: number): Promise<boolean>;
+  /** Resolves true once `test` holds, checked now and after each request that arrives; false after `timeoutMs`. */
+  until(test: () => boolean, timeoutMs?: number): Promise<boolean>;
 }
 
 /** latin1: every byte of a corpus string goes out as written (NUL, CR, 0xFF...). */
@@ -60,20 +64,39 @@ export async function scriptedOrigin(responder: Responder): Promise<ScriptedOrig
   let respond = responder;
   const requests: OriginRequest[] = [];
   const sent: SentReply[] = [];
-  const waiters: Array<{ count: number; resolve: (ok: boolean) => void }> = [];
+  const waiters: Array<{ test: () => boolean; resolve: (ok: boolean) => void }> = [];
   const arrived = (req: OriginRequest) => {
     requests.push(req);
     for (let i = waiters.length - 1; i >= 0; i--) {
-      if (requests.length >= waiters[i]!.count) waiters.splice(i, 1)[0]!.resolve(true);
+      if (waiters[i]!.test()) waiters.splice(i, 1)[0]!.resolve(true);
     }
   };
+  const until = (test: () => boolean, timeoutMs = 2_000) =>
+    test()
+      ? Promise.resolve(true)
+      : new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            const i = waiters.indexOf(waiter);
+            if (i >= 0) waiters.splice(i, 1)[0]!.resolve(false);
+          }, timeoutMs);
+          const waiter = {
+            test,
+            resolve: (ok: boolean) => {
+              clearTimeout(timer);
+              resolve(ok);
+            },
+          };
+          waiters.push(waiter);
+        });
 
   const onConnection = (socket: Socket) => {
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     let buffered: Buffer = Buffer.alloc(0);
     let skipBody = 0;
     let busy = false;
+    let idle: NodeJS.Timeout | undefined;
     const onData = (chunk: Buffer) => {
+      clearTimeout(idle);
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       pump();
     };
@@ -94,18 +117,22 @@ export async function scriptedOrigin(responder: Responder): Promise<ScriptedOrig
         buffered = buffered.subarray(end + 4);
         const req = parseRequestHead(head);
         skipBody = Number(req.headers['content-length'] ?? 0) || 0;
-        arrived(req);
+        clearTimeout(idle);
         const reply = respond(req);
         sent.push({ request: req, reply, closed });
+        arrived(req);
         busy = true;
         void write(socket, reply).then(() => {
           busy = false;
-          if (reply.then === 'keep' && !socket.destroyed) pump();
-          else socket.off('data', onData);
+          if (reply.then === 'keep' && !socket.destroyed) {
+            if (reply.idleCloseMs !== undefined) idle = setTimeout(() => socket.end(), reply.idleCloseMs);
+            pump();
+          } else socket.off('data', onData);
         });
       }
     };
     socket.on('data', onData);
+    socket.once('close', () => clearTimeout(idle));
   };
 
   const raw = await rawOrigin(onConnection);
@@ -115,17 +142,8 @@ export async function scriptedOrigin(responder: Responder): Promise<ScriptedOrig
     respondWith: (r: Responder) => {
       respond = r;
     },
-    received: (count: number, timeoutMs = 2_000) =>
-      requests.length >= count
-        ? Promise.resolve(true)
-        : new Promise<boolean>((resolve) => {
-            const waiter = { count, resolve };
-            waiters.push(waiter);
-            setTimeout(() => {
-              const i = waiters.indexOf(waiter);
-              if (i >= 0) waiters.splice(i, 1)[0]!.resolve(false);
-            }, timeoutMs).unref();
-          }),
+    received: (count: number, timeoutMs?: number) => until(() => requests.length >= count, timeoutMs),
+    until,
   });
 }
 
