@@ -2,7 +2,7 @@
  * Fault injection for the hardening tests: origins that die, hang, never read or send broken framing,
  * clients that walk away, and a client that reports whether a response arrived complete.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type Agent, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 
@@ -177,6 +177,8 @@ export interface FetchOptions {
    * outcome is incomplete with error 'HANG'. No limit by default.
    */
   readonly timeoutMs?: number;
+  /** A keep-alive agent to reuse connections; by default each request has a fresh connection. */
+  readonly agent?: Agent;
 }
 
 /**
@@ -194,7 +196,7 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
         path: options.path ?? u.pathname + u.search,
         method: options.method ?? 'GET',
         headers: options.headers,
-        agent: false,
+        agent: options.agent ?? false,
       },
       (res) => {
         options.onResponse?.(res);
@@ -225,6 +227,38 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
       reject(err);
     });
     req.end(options.body);
+  });
+}
+
+export interface RawExchange {
+  /** Every byte the server sent before it closed (or before the deadline). */
+  readonly received: Buffer;
+  /** The server neither closed the connection nor reset it within the deadline. */
+  readonly timedOut: boolean;
+  readonly error: string | undefined;
+}
+
+/**
+ * Sends raw bytes on a fresh connection to 127.0.0.1:`port`, half-closes, and collects the answer until
+ * the server closes the connection (or `deadlineMs` passes: then the connection is destroyed).
+ */
+export function rawExchange(port: number, bytes: string | Buffer, deadlineMs: number): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let error: string | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, deadlineMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ received: Buffer.concat(chunks), timedOut, error });
+    });
+    socket.end(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   });
 }
 
