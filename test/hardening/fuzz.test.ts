@@ -15,6 +15,8 @@
  *   FUZZ_SEED=<seed> [FUZZ_CASES=<n>]   that seed only, n cases (default 5200)
  *   FUZZ_SEED=<seed> FUZZ_CASE=<i>      that one case, with its bytes printed
  * Each case draws from its own PRNG (seed, index), so case i is the same whether run alone or in a run.
+ * FUZZ_LANES=<n> sets how many cases run side by side (default 8; 1 = one at a time), FUZZ_TIMING=1
+ * prints CPU per case and the slowest cases.
  *
  * Passive health is off for these pools (max_fails 0): nearly every case breaks the origin, and with
  * the default (3 failures in 30 s) the single backend would be out after the third case, leaving every
