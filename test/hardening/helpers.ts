@@ -2,7 +2,7 @@
  * Fault injection for the hardening tests: origins that die, hang, never read or send broken framing,
  * clients that walk away, and a client that reports whether a response arrived complete.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type Agent, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 
@@ -172,6 +172,13 @@ export interface FetchOptions {
   readonly path?: string;
   /** Called once the response head has arrived (before the body). */
   readonly onResponse?: (res: IncomingMessage) => void;
+  /**
+   * Gives up after this long: before the head, the promise rejects with code 'HANG'; after it, the
+   * outcome is incomplete with error 'HANG'. No limit by default.
+   */
+  readonly timeoutMs?: number;
+  /** A keep-alive agent to reuse connections; by default each request has a fresh connection. */
+  readonly agent?: Agent;
 }
 
 /**
@@ -181,6 +188,7 @@ export interface FetchOptions {
 export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<Outcome> {
   const u = new URL(url);
   return new Promise<Outcome>((resolve, reject) => {
+    let timedOut = false;
     const req = httpRequest(
       {
         host: u.hostname,
@@ -188,7 +196,7 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
         path: options.path ?? u.pathname + u.search,
         method: options.method ?? 'GET',
         headers: options.headers,
-        agent: false,
+        agent: options.agent ?? false,
       },
       (res) => {
         options.onResponse?.(res);
@@ -197,7 +205,8 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
         const finish = (complete: boolean, error?: string) => {
           if (done) return;
           done = true;
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete, error });
+          if (timer !== undefined) clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete, error: timedOut ? 'HANG' : error });
         };
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => finish(res.complete));
@@ -206,9 +215,66 @@ export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<O
         res.on('close', () => finish(res.complete && res.readableEnded, res.complete ? undefined : 'closed'));
       },
     );
-    req.on('error', reject);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            req.destroy(Object.assign(new Error(`no response within ${options.timeoutMs} ms`), { code: 'HANG' }));
+          }, options.timeoutMs);
+    req.on('error', (err) => {
+      if (timer !== undefined) clearTimeout(timer);
+      reject(err);
+    });
     req.end(options.body);
   });
+}
+
+export interface RawExchange {
+  /** Every byte the server sent before it closed (or before the deadline). */
+  readonly received: Buffer;
+  /** The server neither closed the connection nor reset it within the deadline. */
+  readonly timedOut: boolean;
+  readonly error: string | undefined;
+}
+
+/**
+ * Sends raw bytes on a fresh connection to 127.0.0.1:`port`, half-closes, and collects the answer until
+ * the server closes the connection (or `deadlineMs` passes: then the connection is destroyed).
+ */
+export function rawExchange(port: number, bytes: string | Buffer, deadlineMs: number): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let error: string | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, deadlineMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ received: Buffer.concat(chunks), timedOut, error });
+    });
+    socket.end(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  });
+}
+
+/**
+ * The stack of an error that escaped to the process, with Node's "Emitted 'error' event on X instance
+ * at:" part when it was an unhandled 'error' event (Node adds it only when it prints a fatal error).
+ */
+export function escapedStack(err: Error): string {
+  const enhance = Object.getOwnPropertySymbols(err).find((s) => s.description === 'kEnhanceStackBeforeInspector');
+  const fn = enhance === undefined ? undefined : (err as unknown as Record<symbol, unknown>)[enhance];
+  try {
+    if (typeof fn === 'function') return String(fn.call(err));
+  } catch {
+    // fall through to the plain stack
+  }
+  return err.stack ?? String(err);
 }
 
 /** Resolves when `socket` (or every socket in the set) has closed. */
