@@ -98,7 +98,7 @@ export function sendUpstream(
       }
       // The body's errors are owned here: whoever reads it listens too; one nobody reads cannot crash.
       res.on('error', ignore);
-      const framing = res.httpVersionMajor !== 1 ? 'a status line that is not HTTP/1.x' : (statusProblem(res.statusCode ?? 0) ?? framingProblemOf(res.rawHeaders));
+      const framing = res.httpVersionMajor !== 1 ? 'a status line that is not HTTP/1.x' : (statusProblem(res.statusCode ?? 0, res.statusMessage ?? '') ?? framingProblemOf(res.rawHeaders));
       if (framing !== null) {
         // Node has already refused Content-Length with Transfer-Encoding and differing Content-Lengths.
         res.destroy();

@@ -17,14 +17,18 @@ function transferCodingProblem(codings: string | null): string | null {
   return `an unsupported Transfer-Encoding "${codings.slice(0, 64)}"`;
 }
 
-/** Why a status code cannot be relayed (RFC 9110 §15: three digits, 1xx to 5xx), or null. */
-export function statusProblem(status: number): string | null {
-  return status >= 100 && status <= 599 ? null : `an invalid status code ${status}`;
+/**
+ * Why a status line cannot be relayed, or null: a status code outside 1xx–5xx (RFC 9110 §15), or a
+ * reason phrase with control characters (RFC 9112 §4 allows HTAB, SP, VCHAR and obs-text only).
+ */
+export function statusProblem(status: number, reason: string): string | null {
+  if (status < 100 || status > 599) return `an invalid status code ${status}`;
+  return /[\x00-\x08\x0a-\x1f\x7f]/.test(reason) ? 'a reason phrase with control characters' : null;
 }
 
 /**
- * The reason phrase as it may be relayed: visible ASCII and spaces only (Node refuses others when the
- * response is written); anything else is dropped, and the client gets the standard phrase instead.
+ * The reason phrase as it may be relayed: visible ASCII and spaces only (Node refuses what undici decodes
+ * obs-text into); anything else is dropped, and the client gets the standard phrase instead.
  */
 export function relayableReason(text: string): string {
   return /^[\t\x20-\x7e]*$/.test(text) ? text : '';

@@ -137,7 +137,7 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     }
     if (this.settled) return false;
     const label = this.route.label;
-    const head = statusProblem(statusCode) ?? readHead(rawHeaders);
+    const head = statusProblem(statusCode, statusText) ?? readHead(rawHeaders);
     if (typeof head === 'string') {
       this.fail(new ProxyError('bad_response', `${label} sent ${head}`));
       return false;
