@@ -18,6 +18,7 @@ import { cacheKeyUrl } from '../cache/cache-key.js';
 import type { CacheEngine } from '../cache/types.js';
 import type { ForwardConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { writeAccess } from '../observe/access-log.js';
 import { CidrList, normalizeAddress } from '../policy/cidr-list.js';
 import { HeaderPolicy } from '../policy/header-policy.js';
 import { RuleSet, type BlockedRequest, type RuleVerdict } from '../policy/rules.js';
@@ -436,22 +437,20 @@ export class ForwardProxy {
 
   private logConnect(req: IncomingMessage, record: ExchangeRecord, status: number, stats: TunnelStats | null): void {
     this.onDone?.(record, status);
-    if (!this.log.isLevelEnabled('info')) return;
-    this.log.info(
-      {
-        door: record.door,
-        client: record.clientAddress,
-        method: 'CONNECT',
-        url: req.url,
-        status,
-        upstream: record.upstream,
-        error: record.error ?? (stats?.idle ? 'idle_timeout' : undefined),
-        up: stats?.up,
-        down: stats?.down,
-        ms: Math.round(performance.now() - record.startedAt),
-      },
-      'request',
-    );
+    writeAccess(this.log, {
+      door: record.door,
+      client: record.clientAddress,
+      method: 'CONNECT',
+      url: req.url ?? '',
+      status,
+      upstream: record.upstream,
+      error: record.error ?? (stats?.idle ? 'idle_timeout' : undefined),
+      up: stats?.up,
+      down: stats?.down,
+      ms: Math.round(performance.now() - record.startedAt),
+      httpVersion: req.httpVersion,
+      userAgent: req.headers['user-agent'],
+    });
   }
 
   // --- shared ---

@@ -6,6 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CacheEngine, CacheReply, UpstreamFetch, UpstreamResponse } from '../cache/types.js';
 import type { Logger } from '../log.js';
+import { writeAccess } from '../observe/access-log.js';
+import { cacheResultOf } from '../observe/cache-result.js';
 import { asProxyError, writeError, writeReply } from './reply.js';
 
 export type FrontDoor = 'reverse' | 'forward';
@@ -77,7 +79,7 @@ async function deliverWhenReady(answer: Promise<CacheReply>, req: IncomingMessag
 }
 
 function deliver(req: IncomingMessage, res: ServerResponse, record: ExchangeRecord, reply: CacheReply, hooks: ExchangeHooks): void {
-  record.cache = reply.cacheResult;
+  record.cache = cacheResultOf(reply.rawHeaders, reply.cacheResult);
   if (res.destroyed || res.headersSent) {
     // The client went away, or the request was already answered (e.g. 413 for a body over the limit).
     if (reply.body !== null && !Buffer.isBuffer(reply.body)) reply.body.destroy();
@@ -107,22 +109,21 @@ export function logWhenDone(res: ServerResponse, req: IncomingMessage, record: E
     record.method = req.method;
     record.bytes = socket.bytesWritten - bytesBefore;
     onDone?.(record, status);
-    if (!log.isLevelEnabled('info')) return;
-    log.info(
-      {
-        door: record.door,
-        client: record.clientAddress,
-        method: req.method,
-        url: req.url,
-        status,
-        cache: record.cache,
-        upstream: record.upstream,
-        bytes: record.bytes,
-        error: record.error,
-        complete: res.writableFinished,
-        ms: Math.round(performance.now() - record.startedAt),
-      },
-      'request',
-    );
+    writeAccess(log, {
+      door: record.door,
+      client: record.clientAddress,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      status,
+      cache: record.cache,
+      upstream: record.upstream,
+      bytes: record.bytes,
+      error: record.error,
+      complete: res.writableFinished,
+      ms: Math.round(performance.now() - record.startedAt),
+      httpVersion: req.httpVersion,
+      referer: req.headers.referer,
+      userAgent: req.headers['user-agent'],
+    });
   });
 }

@@ -1,9 +1,10 @@
 /**
  * `--workers N`: the primary process. It forks N workers that each run a whole Portico on the same
  * listeners (node:cluster's primary accepts each connection and hands it to the next worker in turn),
- * starts a new worker when one dies, passes SIGHUP (reload) and SIGTERM/SIGINT (drain, then stop) on
- * to every worker, and relays what the workers tell each other: admin commands that must reach all of
- * them, and the URLs that an unsafe request invalidated in one worker's cache.
+ * starts a new worker when one dies, passes SIGHUP (reload), SIGUSR1 (reopen the access log) and
+ * SIGTERM/SIGINT (drain, then stop) on to every worker, and relays what the workers tell each other:
+ * admin commands that must reach all of them, and the URLs that an unsafe request invalidated in one
+ * worker's cache.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -21,6 +22,8 @@ export interface PrimaryOptions {
   readonly log: Logger;
   /** shutdown.drain_timeout: how long workers may take to stop before they are killed. */
   readonly drainMs: number;
+  /** What SIGHUP means: re-read the config file, or (started without one: the terminal closed) stop. */
+  readonly hangup?: 'reload' | 'stop';
 }
 
 /** A worker that does not answer an admin command within this long is left out of the answer. */
@@ -80,8 +83,16 @@ class Primary {
     this.options.log.info({ workers: this.options.count, pid: process.pid }, 'starting workers');
     for (const slot of this.slots) this.fork(slot);
     process.on('SIGHUP', () => {
+      if (this.options.hangup === 'stop') {
+        this.stop('SIGHUP');
+        return;
+      }
       this.options.log.info('SIGHUP: every worker re-reads the config');
       this.ask(null, 0, { op: 'reload' });
+    });
+    // logrotate's "reopen your log files": every worker reopens its access-log file.
+    process.on('SIGUSR1', () => {
+      for (const slot of this.slots) slot.worker?.process.kill('SIGUSR1');
     });
     process.on('SIGTERM', () => this.stop('SIGTERM'));
     process.on('SIGINT', () => this.stop('SIGINT'));
