@@ -78,7 +78,7 @@ export class Pool {
   }
 
   /** Reports the end of one attempt: decrements inflight, updates latency EWMA and errors, feeds passive health, wakes a queued request. */
-  release(backend: Backend, outcome: AttemptOutcome, elapsedMs: number): void {
+  release(backend: Backend, outcome: AttemptOutcome, elapsedMs: number, reason = 'request failed'): void {
     if (backend.inflight > 0) backend.inflight--;
     const now = Date.now();
     if (outcome === 'ok') {
@@ -86,7 +86,7 @@ export class Pool {
       backend.health.recordSuccess(now, backend.reporter);
     } else {
       backend.errors++;
-      backend.health.recordFailure(now, this.spec.passive, 'request failed', backend.reporter);
+      backend.health.recordFailure(now, this.spec.passive, reason, backend.reporter);
     }
     this.onAttempt?.(backend, outcome, elapsedMs);
     if (this.queue.length > 0) this.queue.serveWaiting(this.serveQueued);
@@ -135,6 +135,7 @@ export class Pool {
       weight: b.spec.weight,
       backup: b.spec.backup,
       state: b.state,
+      reason: b.state === 'down' ? b.health.downReason : b.state === 'drained' ? 'drained by an operator' : undefined,
       inflight: b.inflight,
       requests: b.requests,
       errors: b.errors,

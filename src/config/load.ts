@@ -33,10 +33,21 @@ export function readConfigFile(path: string): RawConfig {
   return data as RawConfig;
 }
 
+const WRITTEN = Symbol.for('portico.configAsWritten');
+
+/** The file + flags data a Config was validated from, when it still carries it. */
+export function writtenConfig(config: Config): unknown {
+  return (config as unknown as Record<symbol, unknown>)[WRITTEN];
+}
+
 /** Validates raw config data; every problem is reported, each naming its key path. */
 export function validateConfig(raw: unknown, source?: string): Config {
   const result = configSchema.safeParse(raw, { reportInput: true });
-  if (result.success) return result.data;
+  if (result.success) {
+    // Kept (not enumerable, so diffs and copies ignore it) for showing sizes and durations as written.
+    Object.defineProperty(result.data, WRITTEN, { value: raw, enumerable: false });
+    return result.data;
+  }
   throw new ConfigError(result.error.issues.flatMap(formatIssue), source);
 }
 

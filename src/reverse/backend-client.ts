@@ -116,7 +116,7 @@ export function sendToBackend(
     waiters: backendClient,
     // A body that breaks off counts against the backend; a client leaving does not, and neither does an
     // HTTP error status: as in nginx (`proxy_next_upstream error timeout`), the app's own 5xx is its answer.
-    onBodyDone: (failed) => pool.release(backend, failed ? 'failure' : 'ok', performance.now() - started),
+    onBodyDone: (failed) => pool.release(backend, failed ? 'failure' : 'ok', performance.now() - started, 'the response body broke off'),
   };
   const response = sendWithUndici(dispatcher, route, out, timeouts, client);
   // A one-off pool for a retired backend: closed once its request is done.

@@ -58,8 +58,8 @@ export async function fetchFromPool(request: PoolRequest, overrides: UpstreamOve
     } catch (err) {
       // A request cancelled because its client left is not the backend's failure (as for a body).
       const gone = clientGone(client);
-      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started);
       const error = err instanceof ProxyError ? err : upstreamError(err, backendLabel(backend, request.timeouts.connectMs));
+      pool.release(backend, gone ? 'ok' : 'failure', performance.now() - started, error.message);
       if (!error.retryable || attempt >= pool.spec.retries || gone) throw error;
       lastError = error;
       (tried ??= []).push(backend);

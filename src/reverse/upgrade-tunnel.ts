@@ -90,7 +90,7 @@ function connect(up: UpgradeRequest, backend: Backend, early: EarlyBytes): void 
   const release = (ok: boolean) => {
     if (released) return;
     released = true;
-    up.pool.release(backend, ok ? 'ok' : 'failure', performance.now() - started);
+    up.pool.release(backend, ok ? 'ok' : 'failure', performance.now() - started, 'the upgrade (WebSocket) request failed');
   };
   if (client.destroyed) {
     // The client left while the request waited in the pool's queue.
