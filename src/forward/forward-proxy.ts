@@ -33,6 +33,7 @@ import { OriginConnector, type TunnelConnection } from './origin-connector.js';
 import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
 import { blockedPage, errorPage, notAProxyRequestPage, sendPage, sendRawPage } from './pages.js';
 import { ProxyAuthenticator } from './proxy-auth.js';
+import { recentBlocks, recentBlocksPage } from './recent-blocks.js';
 import { parseAbsoluteTarget, parseConnectTarget } from './request-target.js';
 import { Tunnel, type TunnelStats } from './tunnel.js';
 
@@ -284,6 +285,11 @@ export class ForwardProxy {
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
+    if (path === '/blocked') {
+      record.cache = 'local';
+      sendPage(req, res, recentBlocksPage(record.clientAddress, req.headers.accept));
+      return;
+    }
     record.error = 'bad_request';
     sendPage(req, res, notAProxyRequestPage(address, req.headers.accept));
   }
@@ -466,7 +472,9 @@ export class ForwardProxy {
   }
 
   private logBlocked(record: ExchangeRecord, user: string | undefined, method: string, target: string, verdict: RuleVerdict): void {
-    this.onBlocked?.({ at: Date.now(), client: record.clientAddress, user, method, target, rule: verdict.label });
+    const blocked: BlockedRequest = { at: Date.now(), client: record.clientAddress, user, method, target, rule: verdict.label };
+    recentBlocks.record(blocked);
+    this.onBlocked?.(blocked);
     this.log.info({ door: 'forward', client: record.clientAddress, user, method, target, rule: verdict.label }, 'blocked by policy');
   }
 }
