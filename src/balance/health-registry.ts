@@ -106,7 +106,7 @@ export class BackendHealth {
     if (this.passiveFailures >= passive.maxFails) {
       this.passiveDownUntil = now + passive.failTimeoutMs;
       this.recoveredAt = this.passiveDownUntil;
-      this.downReason = `${this.passiveFailures} failed requests within ${formatMs(passive.failTimeoutMs)} (last: ${reason}); out for ${formatMs(passive.failTimeoutMs)}`;
+      this.downReason = `${this.passiveFailures} failed request${this.passiveFailures === 1 ? '' : 's'} within ${formatMs(passive.failTimeoutMs)} (last: ${reason}); out for ${formatMs(passive.failTimeoutMs)}`;
       reporter.log.warn({ pool: reporter.pool, backend: reporter.backend, reason: this.downReason }, 'backend down');
       this.passiveFailures = 0;
     }
