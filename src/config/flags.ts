@@ -9,7 +9,7 @@ import { mergeConfig, readConfigFile, validateConfig } from './load.js';
 import { configSections, isLoopbackHost, type Config } from './schema.js';
 import { parseListenAddress, parseSize } from './units.js';
 
-export const USAGE = `Usage: portico [options]
+export const USAGE = `Usage: portico [options]      (in a clone: npx portico [options])
 
 A caching forward and reverse HTTP proxy.
 
@@ -24,7 +24,7 @@ Options:
   --no-cache           turn the cache off
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default info)
   --workers N          serve with N processes (node:cluster), or "auto": one per CPU core (default 1)
-  --check              validate the config and exit
+  --check              check the config as a start would (files, patterns, pools), print a summary, exit
   --help               show this help
   --version            print the version
 
