@@ -34,7 +34,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return reportStartupError(err);
   }
   const role = workerRole();
-  if (role === null || role.slot === 1) for (const w of warnings) process.stderr.write(`portico: warning: ${w}\n`);
+  // Said once: by the process the user started (with --workers N, the primary).
+  if (role === null) for (const w of warnings) process.stderr.write(`portico: warning: ${w}\n`);
   if (args.check) {
     process.stdout.write(`${startupBanner({ version: VERSION, config, source: args.configPath }).join('\n')}\nconfig OK\n`);
     return 0;
