@@ -19,6 +19,7 @@ import { RequestGuard } from './pipeline/admission.js';
 import type { ExchangeRecord, SessionSink } from './pipeline/session.js';
 import { ownListenersOf } from './forward/destination-guard.js';
 import { ForwardProxy } from './forward/forward-proxy.js';
+import type { RecentBlocks } from './forward/recent-blocks.js';
 import { closeBackendClients } from './reverse/backend-client.js';
 import { ReverseGateway } from './reverse/gateway.js';
 import { ReverseDoor, type ReverseRoute } from './reverse/reverse-door.js';
@@ -34,8 +35,10 @@ export interface RuntimeDeps {
   readonly onDone?: (record: ExchangeRecord, status: number) => void;
   /** Told about every finished upstream attempt of every pool (admin statistics). */
   readonly onAttempt?: PoolDeps['onAttempt'];
-  /** Told about every forward-proxy request an access rule refused (admin dashboard and metrics). */
+  /** Told about every request an access rule refused (admin dashboard and metrics). */
   readonly onBlocked?: (blocked: BlockedRequest) => void;
+  /** What the forward proxy refused lately, per client (its `/blocked` page). */
+  readonly recentBlocks?: RecentBlocks;
 }
 
 export interface Runtime {
@@ -104,6 +107,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       cache: deps.forwardCache,
       sink,
       ownAddresses: ownListenersOf(config),
+      recentBlocks: deps.recentBlocks,
     });
   }
   return { config, pools, reverse, forward, guards };

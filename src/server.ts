@@ -14,6 +14,7 @@ import { HealthRegistry } from './balance/health-registry.js';
 import { DoorCaches } from './cache/door-caches.js';
 import { ConfigError } from './config/errors.js';
 import { isLoopbackHost, type Config } from './config/schema.js';
+import { RecentBlocks } from './forward/recent-blocks.js';
 import type { Logger } from './core/log.js';
 import { Listeners, tlsOptions, type ListenerHost, type ListeningAddresses } from './listeners.js';
 import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
@@ -47,6 +48,8 @@ export class Portico implements AdminTarget, ListenerHost {
   readonly traffic = new TrafficStats();
   /** The recent requests blocked by a rule and counts per rule; outlive reloads. */
   readonly blocked = new BlockedLog();
+  /** The forward proxy's recent blocks per client, for its `/blocked` page; outlive reloads. */
+  private readonly recentBlocks = new RecentBlocks();
   readonly reloads: ReloadHistory = { succeeded: 0, failed: 0, lastSuccessAt: 0, lastFailureAt: 0, lastProblems: [] };
   /** Set by close(): responses stop keeping connections alive. */
   closing = false;
@@ -82,7 +85,11 @@ export class Portico implements AdminTarget, ListenerHost {
       log: this.log,
       onDone: this.traffic.recordRequest,
       onAttempt: this.traffic.recordAttempt,
-      onBlocked: this.blocked.record,
+      onBlocked: (blocked) => {
+        this.blocked.record(blocked);
+        if (blocked.door === 'forward') this.recentBlocks.record(blocked);
+      },
+      recentBlocks: this.recentBlocks,
     };
   }
 

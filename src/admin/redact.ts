@@ -1,14 +1,34 @@
 /**
- * The running config as the admin API shows it: listen addresses written back as `host:port`, and
- * secrets replaced (the admin token, proxy users' passwords, credentials in the upstream proxy URL).
+ * The running config as the admin API shows it: listen addresses written back as `host:port`, sizes
+ * and durations as they were written (`256mb`, `5s`; defaults in the same units), and secrets replaced
+ * (the admin token, proxy users' passwords, credentials in the upstream proxy URL).
  */
+import { writtenConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { formatAddress } from '../config/units.js';
+import { formatAddress, formatDuration, formatSize } from '../config/units.js';
 
 export const REDACTED = '[redacted]';
 
+/** Keys whose values are sizes (bytes in the Config) and durations (milliseconds). */
+const SIZE_KEYS: ReadonlySet<string> = new Set(['max_size', 'max_object_size', 'max_url_length', 'max_header_size', 'max_body_size']);
+const DURATION_KEYS: ReadonlySet<string> = new Set([
+  'connect',
+  'response_header',
+  'idle',
+  'interval',
+  'timeout',
+  'fail_timeout',
+  'slow_start',
+  'heuristic_max',
+  'tunnel_idle_timeout',
+  'header_timeout',
+  'request_timeout',
+  'drain_timeout',
+  'stats_interval',
+]);
+
 export function redactedConfig(config: Config): unknown {
-  const plain = toPlain(config) as Record<string, unknown>;
+  const plain = toPlain(config, writtenConfig(config), '') as Record<string, unknown>;
   const admin = plain.admin as Record<string, unknown> | undefined;
   if (admin?.token !== undefined) admin.token = REDACTED;
   const forward = plain.forward as Record<string, unknown> | undefined;
@@ -21,14 +41,20 @@ export function redactedConfig(config: Config): unknown {
   return plain;
 }
 
-function toPlain(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(toPlain);
+/** `written` is the same place in the config as written (file + flags), when known. */
+function toPlain(value: unknown, written: unknown, key: string): unknown {
+  if (typeof value === 'number' && (SIZE_KEYS.has(key) || DURATION_KEYS.has(key))) {
+    if (typeof written === 'string' || typeof written === 'number') return written;
+    return SIZE_KEYS.has(key) ? formatSize(value) : formatDuration(value);
+  }
+  if (Array.isArray(value)) return value.map((v, i) => toPlain(v, Array.isArray(written) ? written[i] : undefined, ''));
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);
     const v = value as Record<string, unknown>;
     if (keys.length === 2 && typeof v.host === 'string' && typeof v.port === 'number') return formatAddress({ host: v.host, port: v.port });
+    const w = written !== null && typeof written === 'object' && !Array.isArray(written) ? (written as Record<string, unknown>) : {};
     const out: Record<string, unknown> = {};
-    for (const key of keys) if (v[key] !== undefined) out[key] = toPlain(v[key]);
+    for (const k of keys) if (v[k] !== undefined) out[k] = toPlain(v[k], w[k], k);
     return out;
   }
   return value;

@@ -14,6 +14,8 @@ export interface BackendJson {
   readonly weight: number;
   readonly backup: boolean;
   readonly state: 'up' | 'down' | 'drained';
+  /** Why it is down or drained; null while up. */
+  readonly reason: string | null;
   readonly drained: boolean;
   readonly inflight: number;
   /** Finished attempts against this backend since start (survives reloads). */
@@ -47,6 +49,7 @@ export function poolView(target: AdminTarget, name: string, pool: PoolView): Poo
       weight: s.weight,
       backup: s.backup,
       state: s.state,
+      reason: s.reason ?? null,
       drained: s.state === 'drained',
       inflight: s.inflight,
       requests,

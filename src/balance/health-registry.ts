@@ -38,6 +38,8 @@ export class BackendHealth {
   passiveDownSince = 0;
   /** When the backend last became usable again after being down (0: never down). For slow start. */
   recoveredAt = 0;
+  /** Why the backend was last taken out (shown by the dashboard while it is down); cleared when it comes back. */
+  downReason: string | undefined = undefined;
 
   constructor(address: string) {
     this.address = address;
@@ -56,6 +58,7 @@ export class BackendHealth {
       if (!this.activeUp && this.consecutiveSuccesses >= rise) {
         this.activeUp = true;
         this.recoveredAt = now;
+        if (this.passiveDownUntil === 0) this.downReason = undefined;
         reporter.log.info(
           { pool: reporter.pool, backend: reporter.backend, reason: `${this.consecutiveSuccesses} health checks passed (${reason})` },
           'backend up',
@@ -68,10 +71,8 @@ export class BackendHealth {
     this.consecutiveFailures++;
     if (this.activeUp && this.consecutiveFailures >= fall) {
       this.activeUp = false;
-      reporter.log.warn(
-        { pool: reporter.pool, backend: reporter.backend, reason: `${this.consecutiveFailures} health checks failed (${reason})` },
-        'backend down',
-      );
+      this.downReason = `${this.consecutiveFailures} health checks failed (${reason})`;
+      reporter.log.warn({ pool: reporter.pool, backend: reporter.backend, reason: this.downReason }, 'backend down');
       return 'down';
     }
     return null;
@@ -88,6 +89,7 @@ export class BackendHealth {
     if (!over && startedAt < this.passiveDownSince) return;
     this.passiveDownUntil = 0;
     this.passiveFailures = 0;
+    if (this.activeUp) this.downReason = undefined;
     const reason = over ? 'a request succeeded after fail_timeout' : 'a request sent while it was out succeeded';
     reporter.log.info({ pool: reporter.pool, backend: reporter.backend, reason }, 'backend up');
   }
@@ -114,14 +116,8 @@ export class BackendHealth {
       this.passiveDownSince = now;
       this.passiveDownUntil = now + passive.failTimeoutMs;
       this.recoveredAt = this.passiveDownUntil;
-      reporter.log.warn(
-        {
-          pool: reporter.pool,
-          backend: reporter.backend,
-          reason: `${this.passiveFailures} failed requests within ${passive.failTimeoutMs}ms (last: ${reason}); out for ${passive.failTimeoutMs}ms`,
-        },
-        'backend down',
-      );
+      this.downReason = `${this.passiveFailures} failed request${this.passiveFailures === 1 ? '' : 's'} within ${formatMs(passive.failTimeoutMs)} (last: ${reason}); out for ${formatMs(passive.failTimeoutMs)}`;
+      reporter.log.warn({ pool: reporter.pool, backend: reporter.backend, reason: this.downReason }, 'backend down');
       this.passiveFailures = 0;
     }
   }
@@ -133,6 +129,13 @@ export class BackendHealth {
     reporter.log.info({ pool: reporter.pool, backend: reporter.backend }, drained ? 'backend drained' : 'backend enabled');
     return true;
   }
+}
+
+/** `30s`, `1m`, `500ms`: how a person reads a fail_timeout. */
+function formatMs(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }
 
 export class HealthRegistry {

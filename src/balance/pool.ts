@@ -149,6 +149,7 @@ export class Pool {
       weight: b.spec.weight,
       backup: b.spec.backup,
       state: b.state,
+      reason: b.state === 'down' ? b.health.downReason : b.state === 'drained' ? 'drained by an operator' : undefined,
       inflight: b.inflight,
       requests: b.requests,
       errors: b.errors,

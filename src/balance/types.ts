@@ -76,6 +76,8 @@ export interface BackendSnapshot {
   readonly weight: number;
   readonly backup: boolean;
   readonly state: 'up' | 'down' | 'drained';
+  /** Why it is down or drained (undefined while up). */
+  readonly reason?: string | undefined;
   readonly inflight: number;
   readonly requests: number;
   readonly errors: number;

@@ -1,13 +1,15 @@
 /** Command-line flags: parsed, checked (each error names the flag), and turned into a config overlay. */
 import { parseArgs } from 'node:util';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
+import type { ZodType } from 'zod';
 import { LOG_LEVELS } from '../core/log.js';
+import { assertStartable, checkConfig } from './check.js';
 import { ConfigError } from './errors.js';
 import { mergeConfig, readConfigFile, validateConfig } from './load.js';
-import type { Config } from './schema.js';
+import { configSections, isLoopbackHost, type Config } from './schema.js';
 import { parseListenAddress, parseSize } from './units.js';
 
-export const USAGE = `Usage: portico [options]
+export const USAGE = `Usage: portico [options]      (in a clone: npx portico [options])
 
 A caching forward and reverse HTTP proxy.
 
@@ -24,7 +26,7 @@ Options:
   --workers N          serve with N worker processes, or "auto": one per CPU core (default 1)
   --no-supervise       serve from this process alone: no supervising process that restarts a
                        worker after a fatal error (for embedding, debugging and benchmarks)
-  --check              validate the config and exit
+  --check              check the config as a start would (files, patterns, pools), print a summary, exit
   --help               show this help
   --version            print the version
 
@@ -129,6 +131,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
 
 /** File (if any) + flag overlay → validated Config. `--upstream` adds a `/` route to pool "default". */
 export function loadConfig(args: CliArgs): Config {
+  return loadCheckedConfig(args).config;
+}
+
+/**
+ * What a start (and `--check`, and a reload) does before listening: read the file, merge the flags,
+ * validate, then run every compile step (src/config/check.ts). Throws a ConfigError with every
+ * problem at once; returns the config and the warnings worth showing.
+ */
+export function loadCheckedConfig(args: CliArgs): { config: Config; warnings: readonly string[] } {
   const file = args.configPath ? readConfigFile(args.configPath) : {};
   const merged = mergeConfig(file, args.overlay);
   const overlayPools = args.overlay.pools as Record<string, unknown> | undefined;
@@ -140,7 +151,78 @@ export function loadConfig(args: CliArgs): Config {
   if (!merged.reverse && !merged.forward) {
     throw new ConfigError(['nothing to run: give --reverse ADDR --upstream URL, --forward ADDR, or a --config file with a reverse or forward section (see --help)']);
   }
-  return validateConfig(merged, args.configPath);
+  const flagProblems = flagMistakes(args, merged);
+  let config: Config;
+  try {
+    config = validateConfig(merged, args.configPath);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // A flag mistake explains the schema's complaint about the key it stands for: say it once, as the flag.
+    const superseded = flagProblems.flatMap((f) => f.supersedes);
+    const rest = err.problems.filter((p) => !superseded.some((key) => problemKey(p, args.configPath) === key));
+    // Every problem at once: the sections that are valid on their own still get their files and patterns checked.
+    const later = checkConfig(validSections(merged), args.configPath).problems;
+    throw new ConfigError([...flagProblems.map((f) => f.message), ...rest, ...later]);
+  }
+  if (flagProblems.length > 0) throw new ConfigError(flagProblems.map((f) => f.message));
+  return { config, warnings: assertStartable(config, args.configPath) };
+}
+
+/** The config with each section that is valid on its own, and defaults (or nothing) for the others. */
+function validSections(raw: Record<string, unknown>): Config {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(configSections)) {
+    const own = (schema as ZodType).safeParse(raw[key]);
+    if (own.success) out[key] = own.data;
+    else {
+      const fallback = (schema as ZodType).safeParse(undefined);
+      if (fallback.success) out[key] = fallback.data;
+    }
+  }
+  return out as Config;
+}
+
+interface FlagMistake {
+  readonly message: string;
+  /** The schema problems (by key path) this message replaces. */
+  readonly supersedes: readonly string[];
+}
+
+/** Mistakes that come from the flags, told in terms of the flags rather than the config keys. */
+function flagMistakes(args: CliArgs, merged: Record<string, unknown>): FlagMistake[] {
+  const out: FlagMistake[] = [];
+  const overlay = args.overlay;
+  const reverse = merged.reverse as Record<string, unknown> | undefined;
+  const reverseFlag = (overlay.reverse as { listen?: string } | undefined)?.listen;
+  const hasUpstream = (overlay.pools as Record<string, unknown> | undefined)?.default !== undefined;
+  if (reverseFlag !== undefined && !hasUpstream && !(Array.isArray(reverse?.routes) && reverse.routes.length > 0)) {
+    out.push({
+      message: `--reverse ${reverseFlag}: the reverse proxy needs a backend to send requests to: add --upstream URL (e.g. --upstream http://127.0.0.1:3000; repeat it for more backends), or give --config FILE with reverse.routes and pools`,
+      supersedes: ['reverse.routes'],
+    });
+  }
+  if (hasUpstream && reverse?.listen === undefined && reverse?.tls_listen === undefined) {
+    out.push({
+      message: `--upstream: backends are for the reverse proxy, which is not running: add --reverse ADDR (e.g. --reverse 8080) to serve them${merged.forward ? '; to send the forward proxy through another proxy, set forward.upstream_proxy in a config file instead' : ''}`,
+      supersedes: ['reverse.listen'],
+    });
+  }
+  const adminFlag = (overlay.admin as { listen?: string } | undefined)?.listen;
+  const admin = merged.admin as Record<string, unknown> | undefined;
+  const adminAddress = adminFlag === undefined ? null : parseListenAddress(adminFlag, '127.0.0.1');
+  if (adminAddress && admin?.token === undefined && !isLoopbackHost(adminAddress.host)) {
+    out.push({
+      message: `--admin ${adminFlag}: the admin API would be open to other machines without a token: use --admin ${adminAddress.port} (127.0.0.1 only), or set admin.token in a --config file`,
+      supersedes: ['admin.token'],
+    });
+  }
+  return out;
+}
+
+/** The key path of a formatted problem (`file: key.path: …` or `key.path: …`). */
+function problemKey(problem: string, source: string | undefined): string {
+  const rest = source && problem.startsWith(`${source}: `) ? problem.slice(source.length + 2) : problem;
+  return rest.slice(0, rest.indexOf(':'));
 }
 
 function isHttpUrl(value: string): boolean {

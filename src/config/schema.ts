@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
 import { LOG_LEVELS } from '../core/log.js';
+import { closest } from './errors.js';
 import { formatAddress, parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
 
 const msg = (expected: string) => ({ error: `expected ${expected}` });
@@ -246,6 +247,14 @@ const log = z.strictObject({
   stats_interval: duration.default(60_000),
   /** Leave the client address out of access-log lines. */
   anonymize: bool.default(false),
+  /** Where the one line per request goes, and in which format (src/observe/access-log.ts). */
+  access: z
+    .strictObject({
+      /** A file the lines are appended to (reopened on SIGUSR1) instead of stdout. */
+      file: text.optional(),
+      format: z.enum(['json', 'combined'], msg('"json" or "combined"')).default('json'),
+    })
+    .default({ format: 'json' }),
 });
 
 const limits = z.strictObject({
@@ -269,18 +278,21 @@ const shutdown = z.strictObject({
 const workersMessage = msg('a positive integer or "auto"');
 const workers = z.union([z.int(workersMessage).positive(workersMessage), z.literal('auto', workersMessage)], workersMessage);
 
+/** The top-level sections, each a schema of its own (checked one by one when the whole file is not valid). */
+export const configSections = {
+  workers: workers.default(1),
+  reverse: reverse.optional(),
+  pools: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, msg('a pool name of letters, digits, "_", "-" or "."')), pool).default({}),
+  forward: forward.optional(),
+  cache: cache.default(cache.parse({})),
+  admin: admin.optional(),
+  log: log.default({ level: 'info', stats_interval: 60_000, anonymize: false, access: { format: 'json' } }),
+  shutdown: shutdown.default({ drain_timeout: 10_000 }),
+  limits: limits.default(limits.parse({})),
+};
+
 export const configSchema = z
-  .strictObject({
-    workers: workers.default(1),
-    reverse: reverse.optional(),
-    pools: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, msg('a pool name of letters, digits, "_", "-" or "."')), pool).default({}),
-    forward: forward.optional(),
-    cache: cache.default(cache.parse({})),
-    admin: admin.optional(),
-    log: log.default({ level: 'info', stats_interval: 60_000, anonymize: false }),
-    shutdown: shutdown.default({ drain_timeout: 10_000 }),
-    limits: limits.default(limits.parse({})),
-  })
+  .strictObject(configSections)
   .superRefine((config, ctx) => {
     const reverse = config.reverse;
     if (reverse) {
@@ -291,15 +303,21 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['reverse', 'tls'], message: 'expected { cert, key }: tls_listen needs a certificate' });
       }
       if (reverse.routes.length === 0) {
-        ctx.addIssue({ code: 'custom', path: ['reverse', 'routes'], message: 'expected at least one route (or give --upstream)' });
+        ctx.addIssue({ code: 'custom', path: ['reverse', 'routes'], message: 'expected at least one route like { path: /, pool: web }, got none (on the command line, --upstream URL adds one)' });
       }
       reverse.routes.forEach((r, i) => {
         if (!(r.pool in config.pools)) {
           const known = Object.keys(config.pools);
+          const near = closest(r.pool, known);
+          const advice = near
+            ? `; did you mean "${near}"?`
+            : known.length === 0
+              ? `; define it under pools: (pools: { ${r.pool}: { servers: [{ url: "http://127.0.0.1:3000" }] } })`
+              : `; add it under pools: or use one of those`;
           ctx.addIssue({
             code: 'custom',
             path: ['reverse', 'routes', i, 'pool'],
-            message: `expected the name of a pool (${known.length ? known.join(', ') : 'none defined'}), got "${r.pool}"`,
+            message: `expected the name of a pool (${known.length ? known.join(', ') : 'none defined'}), got "${r.pool}"${advice}`,
           });
         }
       });
@@ -316,7 +334,7 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['admin', 'token'],
-        message: `expected a bearer token: admin.listen ${formatAddress(config.admin.listen)} is reachable beyond loopback, so the admin API must be protected by admin.token`,
+        message: `expected a bearer token: admin.listen ${formatAddress(config.admin.listen)} is reachable from other machines, so the admin API needs admin.token; set it to a long random string (e.g. the output of "openssl rand -hex 32"), or listen on 127.0.0.1`,
       });
     }
     if (config.cache.store === 'disk' && !config.cache.dir) {

@@ -50,3 +50,20 @@ export function parseListenAddress(value: string | number, defaultHost = '0.0.0.
 export function formatAddress(addr: ListenAddress): string {
   return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
 }
+
+/** Bytes written back the way a person writes a size: `256mb`, `512kb`, `1gb`, or bytes. */
+export function formatSize(bytes: number): string {
+  for (const [unit, factor] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) {
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** Milliseconds written back the way a person writes a duration: `5s`, `2m`, `1h`, `1d`, `500ms`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, factor] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= factor && ms % factor === 0) return `${ms / factor}${unit}`;
+  }
+  return `${ms}ms`;
+}

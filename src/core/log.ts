@@ -1,5 +1,11 @@
-/** Logging: one pino logger for the process; human-readable when stdout is a terminal. */
-import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+/**
+ * Logging: one pino logger for the process. JSON lines on stdout; on a terminal, one short coloured
+ * line per request and per event (src/core/log-pretty.ts). A broken stdout (the reader went away:
+ * EPIPE; the terminal closed: EIO) never stops the process: logging just stops.
+ */
+import { pino, type DestinationStream, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { prettyOptions } from './log-pretty.js';
 
 export type Logger = PinoLogger;
 export type LogLevel = LevelWithSilent;
@@ -7,12 +13,35 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export function createLogger(level: LogLevel, pretty = process.stdout.isTTY === true): Logger {
   if (pretty) {
-    return pino({
-      level,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
-    });
+    const out = pino.destination({ fd: 1, sync: true });
+    ignoreBrokenOutput(out);
+    const prettify = prettyFactory(prettyOptions(process.env.NO_COLOR === undefined));
+    const stream: DestinationStream = {
+      write(line: string) {
+        out.write(prettify(line));
+      },
+    };
+    return pino({ level }, stream);
   }
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  const logger = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  ignoreBrokenOutput((logger as unknown as Record<symbol, NodeJS.EventEmitter>)[pino.symbols.streamSym]!);
+  return logger;
+}
+
+/** Output errors that mean "nobody reads this any more". */
+export const BROKEN_OUTPUT: ReadonlySet<string> = new Set(['EPIPE', 'EIO', 'ECONNRESET', 'ENXIO', 'EBADF']);
+
+/**
+ * Makes writes to a stream whose reader is gone harmless: such an error disables the stream's writes
+ * instead of being thrown as an uncaught 'error' event. Other errors are left to other listeners.
+ */
+export function ignoreBrokenOutput(stream: NodeJS.EventEmitter & { write?: unknown }): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (!BROKEN_OUTPUT.has(err.code ?? '')) return;
+    const s = stream as unknown as Record<string, unknown>;
+    s.write = () => true;
+    s.flushSync = () => undefined;
+  });
 }
 
 /** A logger that drops everything: for tests and embedding. */

@@ -20,6 +20,7 @@ import type { RuleRequest, RuleSet } from '../policy/rules.js';
 import type { DestinationGuard } from './destination-guard.js';
 import { PAC_CONTENT_TYPE, pacScript, proxyAddressFor } from './pac.js';
 import type { ProxyAuthenticator } from './proxy-auth.js';
+import { recentBlocksPage, type RecentBlocks } from './recent-blocks.js';
 import { parseAbsoluteTarget, parseConnectTarget, type AbsoluteTarget } from './request-target.js';
 
 /** Where a forward request goes: an origin's URL, or a CONNECT authority. */
@@ -36,6 +37,8 @@ export interface ForwardDoorOptions {
   readonly guard: DestinationGuard;
   readonly connectPorts: ReadonlySet<number>;
   readonly pacBypass: readonly string[];
+  /** What this proxy refused lately, per client: the `/blocked` page. */
+  readonly recentBlocks: RecentBlocks;
 }
 
 export class ForwardDoor implements Door<ForwardDestination> {
@@ -116,7 +119,7 @@ export class ForwardDoor implements Door<ForwardDestination> {
     return guard.checkTarget(dest.hostname, dest.port, dest.authority) ?? { dest };
   }
 
-  /** Origin-form requests: the PAC file, or a page saying this is a proxy. */
+  /** Origin-form requests: the PAC file, what was blocked lately (`/blocked`), or a page saying this is a proxy. */
   private answerLocally(session: Session): Resolution<ForwardDestination> {
     const url = session.url;
     const q = url.indexOf('?');
@@ -129,6 +132,7 @@ export class ForwardDoor implements Door<ForwardDestination> {
       }
       return localPage(PAC_CONTENT_TYPE, pacScript(address, this.options.pacBypass), { 'cache-control': 'max-age=300' });
     }
+    if (path === '/blocked') return recentBlocksPage(this.options.recentBlocks, session.clientAddress, session.req.headers.accept);
     session.error = 'bad_request';
     return notAProxyRequestPage(address, session.req.headers.accept);
   }

@@ -26,6 +26,7 @@ import { ForwardDoor, type ForwardDestination } from './forward-door.js';
 import { OriginCall, type OriginCallSettings } from './origin-call.js';
 import { OriginConnector, type TunnelConnection } from './origin-connector.js';
 import { ProxyAuthenticator } from './proxy-auth.js';
+import { RecentBlocks } from './recent-blocks.js';
 import { Tunnel } from './tunnel.js';
 
 export interface ForwardProxyOptions {
@@ -47,6 +48,8 @@ export interface ForwardProxyOptions {
    * each check. Default: forward.listen alone. See ownListenersOf().
    */
   readonly ownAddresses?: readonly OwnListener[] | (() => readonly OwnListener[]);
+  /** What this proxy refused lately, per client (the `/blocked` page); one for the process's life. */
+  readonly recentBlocks?: RecentBlocks;
 }
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
@@ -104,6 +107,7 @@ export class ForwardProxy {
       guard: this.guard,
       connectPorts: new Set(config.connect_ports),
       pacBypass: config.pac.bypass,
+      recentBlocks: options.recentBlocks ?? new RecentBlocks(),
     });
     this.originCallSettings = { connector: this.connector, headerPolicy, timeouts: this.timeouts, maxBodySize: options.admission.limits.maxBodySize };
     if (config.deny_private && this.connector.chained) {

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { CacheEngine } from '../cache/types.js';
 import { asProxyError, ProxyError } from '../core/errors.js';
 import type { Reply, UpstreamFetch, UpstreamResponse } from '../core/messages.js';
+import { cacheResultOf } from '../observe/cache-result.js';
 import type { HttpSession } from './session.js';
 
 export interface ExchangeHooks {
@@ -48,7 +49,7 @@ async function fromUpstream(fetch: UpstreamFetch): Promise<Reply> {
 }
 
 function deliver(session: HttpSession, reply: Reply, hooks: ExchangeHooks): void {
-  session.cache = reply.cacheResult;
+  session.cache = cacheResultOf(reply.rawHeaders, reply.cacheResult);
   const res = session.res;
   const body = reply.body;
   if (res.destroyed || res.headersSent) {

@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { writeAccess } from '../observe/access-log.js';
 import type { BlockedRequest } from '../policy/rules.js';
 import { errorPage, type Page } from './pages.js';
 
@@ -130,26 +131,26 @@ export abstract class Session implements ExchangeRecord {
     this.finished = true;
     inFlight.delete(this);
     this.sink.onDone?.(this, status);
-    const log = this.sink.log;
-    if (!log.isLevelEnabled('info')) return;
-    log.info(
-      {
-        door: this.door,
-        client: this.clientAddress,
-        method: this.method,
-        url: this.url,
-        status,
-        cache: this.cache,
-        upstream: this.upstream,
-        bytes: this.bytes,
-        error: this.error ?? (tunnel?.idle ? 'idle_timeout' : undefined),
-        complete,
-        up: tunnel?.up,
-        down: tunnel?.down,
-        ms: Math.round(performance.now() - this.startedAt),
-      },
-      'request',
-    );
+    const headers = this.req.headers;
+    writeAccess(this.sink.log, {
+      door: this.door,
+      client: this.clientAddress,
+      method: this.method,
+      url: this.url,
+      status,
+      cache: this.cache,
+      upstream: this.upstream,
+      bytes: this.bytes,
+      error: this.error ?? (tunnel?.idle ? 'idle_timeout' : undefined),
+      complete,
+      up: tunnel?.up,
+      down: tunnel?.down,
+      ms: Math.round(performance.now() - this.startedAt),
+      httpVersion: this.req.httpVersion,
+      user: this.user,
+      referer: headers.referer,
+      userAgent: headers['user-agent'],
+    });
   }
 }
 

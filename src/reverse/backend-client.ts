@@ -1,6 +1,6 @@
 /**
  * The reverse proxy's connections to its backends: one undici keep-alive `Pool` per backend (pipelining
- * 1), requests sent through src/proxy/undici-exchange.ts.
+ * 1), requests sent through src/upstream/undici-exchange.ts.
  *
  * The undici pools belong to the Backend objects of one runtime: `closeBackendClients()` closes them when
  * the runtime is retired (reload, shutdown). Requests already sent finish first; a request that still

@@ -86,7 +86,7 @@ function connect(session: SocketSession, up: UpgradeTarget, backend: Backend, ea
   const release = (ok: boolean) => {
     if (released) return;
     released = true;
-    up.pool.release(backend, ok ? 'ok' : 'failure', performance.now() - started);
+    up.pool.release(backend, ok ? 'ok' : 'failure', performance.now() - started, 'the upgrade (WebSocket) request failed');
   };
   if (client.destroyed) {
     // The client left while the request waited in the pool's queue.

@@ -6,7 +6,8 @@
  * (in turn, with `--workers N`; admin connections go to worker 1). A worker that dies — a fatal error
  * is a bug, but never an outage — is replaced at once (then with a growing delay if it keeps dying),
  * and the connections that arrive meanwhile wait, paused, for it: the sockets stay open, nothing is
- * refused. It also passes SIGHUP (reload) and SIGTERM/SIGINT (drain, then stop) on to every worker, and
+ * refused. It also passes SIGHUP (reload), SIGUSR1 (reopen the access log) and SIGTERM/SIGINT (drain,
+ * then stop) on to every worker, and
  * relays what the workers tell each other: admin commands that must reach all of them, and the URLs
  * that an unsafe request invalidated in one worker's cache.
  */
@@ -32,6 +33,10 @@ export interface SupervisorOptions {
   /** shutdown.drain_timeout: how long workers may take to stop before they are killed. */
   readonly drainMs: number;
   readonly listeners: readonly ListenerSpec[];
+  /** What SIGHUP means: re-read the config file, or (started without one: the terminal closed) stop. */
+  readonly hangup: 'reload' | 'stop';
+  /** Called once, when every worker serves for the first time (the start-up block is printed then). */
+  readonly onServing?: (addresses: ListeningAddresses) => void;
   /** The worker's script and arguments (the same command line as the supervisor's). */
   readonly script: string;
   readonly args: readonly string[];
@@ -136,9 +141,18 @@ class Supervisor {
     }
     for (const slot of this.slots) this.fork(slot);
     process.on('SIGHUP', () => {
+      if (this.options.hangup === 'stop') {
+        this.options.log.info('SIGHUP without --config (terminal closed?): shutting down, letting in-flight requests finish');
+        this.stop('SIGHUP');
+        return;
+      }
       this.options.log.info('SIGHUP: every worker re-reads the config');
       if (this.slots.some((s) => !s.ready)) this.reloadWanted = true;
       this.ask(null, 0, { op: 'reload' });
+    });
+    // logrotate's "reopen your log files": every worker reopens its access-log file.
+    process.on('SIGUSR1', () => {
+      for (const slot of this.slots) slot.worker?.kill('SIGUSR1');
     });
     process.on('SIGTERM', () => this.stop('SIGTERM'));
     process.on('SIGINT', () => this.stop('SIGINT'));
@@ -236,6 +250,7 @@ class Supervisor {
         if (!this.announced && this.slots.every((s) => s.ready)) {
           this.announced = true;
           this.options.log.info({ workers: this.slots.map((s) => s.worker?.pid) }, 'all workers serving');
+          this.options.onServing?.(this.addresses);
         }
         return;
       case 'serving':

@@ -55,7 +55,7 @@ describe('an admin listener beyond loopback', () => {
       error = err;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).problems).toEqual([expect.stringMatching(/^admin\.token: expected a bearer token: admin\.listen 0\.0\.0\.0:9090 is reachable beyond loopback/)]);
+    expect((error as ConfigError).problems).toEqual([expect.stringMatching(/^admin\.token: expected a bearer token: admin\.listen 0\.0\.0\.0:9090 is reachable from other machines/)]);
     expect(() => validateConfig({ ...config, admin: { listen: '127.0.0.1:9090' } })).not.toThrow();
     expect(() => validateConfig({ ...config, admin: { listen: '[::1]:9090' } })).not.toThrow();
     expect(() => validateConfig({ ...config, admin: { listen: '0.0.0.0:9090', token: 't' } })).not.toThrow();

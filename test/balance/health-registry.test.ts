@@ -54,7 +54,7 @@ describe('HealthRegistry', () => {
     expect(health.isPassivelyOut(2_200)).toBe(false);
     health.recordSuccess(2_300, reporter);
     expect(lines.map((l) => l.msg)).toEqual(['backend down', 'backend up']);
-    expect(lines[0]!.reason).toMatch(/2 failed requests within 1000ms/);
+    expect(lines[0]!.reason).toMatch(/2 failed requests within 1s/);
   });
 
   it('logs drain and enable once each', () => {

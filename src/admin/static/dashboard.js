@@ -15,6 +15,11 @@
   let token = sessionStorage.getItem(TOKEN_KEY) || '';
   let lastOk = 0;
   let latest = null;
+  // Why the token box is open: 'read' (the listener wants the token for everything: polls close it
+  // once they succeed) or 'change' (a Drain/Enable needs it: only a submitted token closes it, and the
+  // action is then retried).
+  let authFor = null;
+  let pendingAction = null;
 
   function headers(extra) {
     const h = Object.assign({ accept: 'application/json' }, extra || {});
@@ -75,9 +80,9 @@
       const res = await fetch('/api/stats', { headers: headers(), cache: 'no-store' });
       if (res.status === 401 || res.status === 403) {
         const body = await res.json().catch(() => ({}));
-        showAuth(body.error || 'not allowed');
+        showAuth('read', body.error || 'not allowed');
       } else if (res.ok) {
-        hideAuth();
+        if (authFor === 'read') hideAuth();
         latest = await res.json();
         lastOk = Date.now();
         render(latest);
@@ -97,16 +102,29 @@
     setText('live-text', state === 'stale' ? 'no answer' : state);
   }
 
-  function showAuth(message) {
+  function showAuth(why, message) {
+    if (authFor !== 'change') authFor = why;
     $('auth').hidden = false;
-    setText('auth-message', token ? message : '');
+    setText('auth-label', authFor === 'change' ? 'Drain and Enable need the admin token (admin.token)' : 'This admin listener needs its token (admin.token)');
+    setText('auth-message', message);
+    if (authFor === 'change') $('token').focus();
   }
-  function hideAuth() { $('auth').hidden = true; }
+  function hideAuth() {
+    authFor = null;
+    $('auth').hidden = true;
+    setText('auth-message', '');
+  }
   $('auth-form').addEventListener('submit', (e) => {
     e.preventDefault();
     token = $('token').value.trim();
     sessionStorage.setItem(TOKEN_KEY, token);
     $('token').value = '';
+    if (authFor === 'change') {
+      hideAuth();
+      const retry = pendingAction;
+      pendingAction = null;
+      if (retry) retry();
+    }
   });
 
   // ---------- rendering ----------
@@ -208,7 +226,11 @@
         ? el('button', { type: 'button', text: 'Enable', onclick: () => steer(p.name, s.id, 'enable') })
         : el('button', { type: 'button', text: 'Drain', onclick: () => steer(p.name, s.id, 'drain') });
       return el('tr', { 'data-testid': 'server-' + s.id, 'data-url': s.url, 'data-state': s.state }, [
-        el('td', { class: 'state-cell' }, [el('span', { class: 'badge ' + s.state, 'data-testid': 'state', text: s.state }), s.backup ? el('span', { class: 'backup', text: 'backup' }) : null]),
+        el('td', { class: 'state-cell' }, [
+          el('span', { class: 'badge ' + s.state, 'data-testid': 'state', text: s.state, title: s.reason || null }),
+          s.backup ? el('span', { class: 'backup', text: 'backup' }) : null,
+          s.reason ? el('div', { class: 'reason', 'data-testid': 'reason', text: s.reason }) : null,
+        ]),
         el('td', { class: 'url', text: s.url }),
         el('td', { class: 'num', 'data-label': 'weight', text: String(s.weight) }),
         el('td', { class: 'num', 'data-label': 'in flight', text: num(s.inflight) }),
@@ -232,15 +254,35 @@
 
   async function steer(pool, id, action) {
     const url = '/api/pools/' + encodeURIComponent(pool) + '/servers/' + encodeURIComponent(id) + '/' + action;
-    const res = await fetch(url, { method: 'POST', headers: headers() });
-    if (res.status === 401) {
-      showAuth('Drain and enable need the admin token.');
+    let res;
+    try {
+      res = await fetch(url, { method: 'POST', headers: headers() });
+    } catch (err) {
+      notify('error', action + ' failed: no answer from the proxy');
+      return;
+    }
+    if (res.status === 401 || res.status === 403) {
+      const body = await res.json().catch(() => ({}));
+      pendingAction = () => steer(pool, id, action);
+      showAuth('change', token ? (body.error || 'the token was not accepted') + ': try again' : '');
       return;
     }
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
-      alert(action + ' failed: ' + (body.error || res.status));
+      notify('error', action + ' failed: ' + (body.error || res.status));
+      return;
     }
+    notify('ok', (action === 'drain' ? 'Drained ' : 'Enabled ') + pool + ' / ' + id);
+  }
+
+  let noticeTimer = null;
+  function notify(kind, text) {
+    const box = $('notice');
+    box.dataset.kind = kind;
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { box.hidden = true; }, 6000);
   }
 
   function renderBlocked(b) {
@@ -251,11 +293,11 @@
       return;
     }
     body.replaceChildren(...b.recent.map((r) => el('tr', null, [
-      el('td', { text: new Date(r.at).toLocaleTimeString() }),
-      el('td', { text: r.client + (r.user ? ' (' + r.user + ')' : '') }),
-      el('td', { text: r.method }),
+      el('td', { 'data-label': 'time', text: new Date(r.at).toLocaleTimeString() }),
+      el('td', { 'data-label': 'client', text: r.client + (r.user ? ' (' + r.user + ')' : '') }),
+      el('td', { 'data-label': 'method', text: r.method }),
       el('td', { class: 'url', text: r.target }),
-      el('td', { text: r.rule }),
+      el('td', { class: 'rule', 'data-label': 'rule', text: r.rule }),
     ])));
   }
 
@@ -280,7 +322,10 @@
     const data = h.requests, errs = h.errors, n = data.length;
     const left = 36, right = 8, top = 8, bottom = 20;
     const pw = w - left - right, ph = ht - top - bottom;
-    const max = niceMax(Math.max(1, ...data));
+    // Whole requests per tick: an idle minute reads 0 1 2 3 4, not 1 1 1 0 0.
+    const step = niceStep(Math.max(1, ...data) / 4);
+    const max = step * 4;
+    const ticks = [];
     ctx.font = '11px system-ui, sans-serif';
     ctx.fillStyle = muted;
     ctx.strokeStyle = line;
@@ -288,11 +333,13 @@
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
     for (let i = 0; i <= 4; i++) {
-      const v = (max / 4) * i;
+      const v = step * i;
       const y = top + ph - (v / max) * ph;
       ctx.beginPath(); ctx.moveTo(left, Math.round(y) + 0.5); ctx.lineTo(w - right, Math.round(y) + 0.5); ctx.stroke();
-      ctx.fillText(compact(v), left - 6, y);
+      ticks.push(compact(v));
+      ctx.fillText(ticks[i], left - 6, y);
     }
+    canvas.dataset.ticks = ticks.join(',');
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
     for (let m = 0; m <= Math.floor(n / 60); m++) {
@@ -323,9 +370,11 @@
     }
   }
 
-  function niceMax(v) {
+  // The smallest of 1, 2, 5, 10, 20, 50… at least v: a whole number, so every tick label is exact.
+  function niceStep(v) {
+    if (v <= 1) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
     return 10 * p;
   }
 
