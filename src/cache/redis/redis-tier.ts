@@ -64,7 +64,9 @@ import type { Logger } from '../../log.js';
 import { primaryKeyOf, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
-import { isOutOfMemory, RedisLink, type LinkStatus, type Reply } from './redis-link.js';
+import { isOutOfMemory, RedisLink, redisUrlProblem, type LinkStatus, type Reply } from './redis-link.js';
+
+export { redisUrlProblem };
 import { DELETE_VARIANT, PURGE_TAG_BATCH, PURGE_URL, READ_VARIANTS, RELEASE_FILL, STORE } from './scripts.js';
 
 export interface RedisTierOptions {
@@ -200,7 +202,10 @@ export class RedisTier {
   private fillsLed = 0;
   private fillsFollowed = 0;
 
+  /** Throws only for a URL that redisUrlProblem() refuses (check it when the config is validated). */
   constructor(options: RedisTierOptions) {
+    const problem = redisUrlProblem(options.url);
+    if (problem !== null) throw new TypeError(`redis tier URL: ${problem}`);
     const prefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
     this.log = options.log;
     this.now = options.now ?? Date.now;
@@ -260,15 +265,15 @@ export class RedisTier {
     };
   }
 
-  /** Told of every change of `status` or `bus`. */
-  onStateChange(listener: (state: RedisTierState) => void): void {
-    this.stateListeners.push(listener);
+  /** Told of every change of `status` or `bus`. Returns a function that removes the listener. */
+  onStateChange(listener: (state: RedisTierState) => void): () => void {
+    return addListener(this.stateListeners, listener);
   }
 
   private emitState(): void {
     if (this.stateListeners.length === 0) return;
     const state = this.state();
-    for (const l of this.stateListeners) l(state);
+    for (const l of [...this.stateListeners]) l(state);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -412,9 +417,9 @@ export class RedisTier {
     return this.announce('tag', tag, deleted, ok);
   }
 
-  /** Listeners for purges made by other instances (and 'all' after an interrupted bus). */
-  onPurge(listener: PurgeListener): void {
-    this.purgeListeners.push(listener);
+  /** Listeners for purges made by other instances (and 'all' after an interrupted bus). Returns a remover. */
+  onPurge(listener: PurgeListener): () => void {
+    return addListener(this.purgeListeners, listener);
   }
 
   /** Publishes a purge and waits until every subscriber acknowledged it, or the ack timeout. */
@@ -605,6 +610,14 @@ export class RedisTier {
     this.loggedGarbage.add(kind);
     this.log.warn({ kind, key }, 'redis cache tier: a value under our keys is not a valid record; deleted and treated as a miss (logged once per kind)');
   }
+}
+
+function addListener<T>(list: T[], listener: T): () => void {
+  list.push(listener);
+  return () => {
+    const i = list.indexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+  };
 }
 
 function unreached(deleted: number): PurgeResult {

@@ -68,14 +68,13 @@ export function tiersClosedAfterEach(defaults: () => Partial<RedisTierOptions> &
 export function until(tier: RedisTier, test: (s: RedisTierState) => boolean, ms = 5_000): Promise<RedisTierState> {
   return new Promise((resolve, reject) => {
     if (test(tier.state())) return resolve(tier.state());
-    let settled = false;
     const timer = setTimeout(() => {
-      settled = true;
+      remove();
       reject(new Error(`state not reached within ${ms} ms: ${JSON.stringify(tier.state())}`));
     }, ms);
-    tier.onStateChange((s) => {
-      if (settled || !test(s)) return;
-      settled = true;
+    const remove = tier.onStateChange((s) => {
+      if (!test(s)) return;
+      remove();
       clearTimeout(timer);
       resolve(s);
     });
