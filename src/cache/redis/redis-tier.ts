@@ -234,7 +234,11 @@ export class RedisTier {
       this.onMessage,
     );
     this.link.onStatus((status) => {
-      if (status !== 'up') this.wakeAllFillWaiters('unavailable');
+      if (status !== 'up') {
+        // Nothing more will come through a link that is down: waiting on would only delay the callers.
+        this.wakeAllFillWaiters('unavailable');
+        for (const p of this.pendingPurges.values()) p.done();
+      }
       this.emitState();
     });
     this.link.onBus((up, afterGap) => {

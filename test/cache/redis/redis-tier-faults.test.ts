@@ -102,6 +102,26 @@ describe('Redis killed mid-run', () => {
   });
 });
 
+describe('Redis killed while a purge waits for acknowledgements', () => {
+  it('ends the wait at once, reporting that the purge may not have reached everyone', async () => {
+    const a = tier({ purgeAckTimeoutMs: 5_000 });
+    const b = tier({ purgeAckTimeoutMs: 5_000 });
+    await Promise.all([ready(a), ready(b)]);
+    let heard!: () => void;
+    const bHeard = new Promise<void>((resolve) => (heard = resolve));
+    b.onPurge(() => {
+      heard();
+      return new Promise<void>(() => undefined); // b's local tier never finishes
+    });
+    const purging = elapsed(() => a.purgeUrl('http://example.test/p'));
+    await bHeard;
+    await server.kill();
+    const purge = await purging;
+    expect(purge.value).toMatchObject({ reachedAll: false, instances: 2, acknowledged: 1 });
+    expect(purge.ms).toBeLessThan(1_000);
+  });
+});
+
 describe('slow Redis', () => {
   it('bounds every call by the command timeout, opens the breaker, and closes it when Redis answers again', async () => {
     const { log, lines } = recordingLogger();
