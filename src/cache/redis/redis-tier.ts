@@ -7,14 +7,16 @@
  * about one command timeout (at once while the tier is known to be down).
  *
  *   const tier = new RedisTier({ url, keyPrefix: 'portico:reverse:', maxObjectBytes, log });
- *   tier.state()                          → status 'connecting' | 'up' | 'down', since, lastError, counters
- *   tier.onStateChange(listener)          → every status change
+ *   redisUrlProblem(url)                  → why a URL is refused, or null (for the config schema)
+ *   tier.state()                          → status 'connecting' | 'up' | 'down', since, lastError, bus, counters
+ *   tier.onStateChange(listener)          → every change of status or bus; returns a remover
  *   await tier.variants(url)              → StoredResponse[] (verified; [] on miss, down, timeout, garbage)
  *   await tier.store(entry)               → true when written; false when skipped (too big, no life
  *                                           left, down, server full)
  *   await tier.delete(entry.key)          → drops one variant (e.g. a 304 made it unstorable); not announced
  *   await tier.purgeUrl(url)              → PurgeResult; likewise purgePrefix(prefix), purgeTag(tag)
- *   tier.onPurge(listener)                → purges made by OTHER instances (and { kind: 'all' }, below)
+ *   tier.onPurge(listener)                → purges made by OTHER instances (and { kind: 'all' }, below);
+ *                                           returns a remover
  *   await tier.claimFill(key, ttlMs)      → 'leader' | 'follower' | 'unavailable'
  *   await tier.releaseFill(key)           → the leader is done (call after store())
  *   await tier.waitForFill(key, timeoutMs)→ 'released' | 'timeout' | 'unavailable' (follower: then read
@@ -23,8 +25,18 @@
  *
  * Layout in Redis (see scripts.ts): one string per variant holding its record (record-codec.ts: magic,
  * version, JSON head, body, CRC-32), a set per URL listing its variants, a set per tag; records expire
- * (expiry.ts) and the sets expire with their longest-lived member and are pruned of dead members.
- * Records larger than `maxObjectBytes` are never written: they stay in the local tier.
+ * (expiry.ts) and the sets expire with their longest-lived member and are pruned of dead members (a
+ * URL's set when it is read; a tag's set by sampling two members on each write to it, which keeps dead
+ * members to about half of a busy tag's set at most). Records larger than `maxObjectBytes` are never
+ * written: they stay in the local tier. A record re-stored with other tags stays listed under its
+ * old tags until they expire, so purging an old tag may drop it too (more is purged, never less).
+ *
+ * Server requirements: a single Redis (tested with 7.0) or Valkey server, or a Sentinel-managed primary; not
+ * Redis Cluster (the scripts reach keys they derive, and PUBLISH counts one node's subscribers). The
+ * user needs EVAL/EVALSHA/SCRIPT LOAD, GET/SET/DEL/EXISTS, the set commands, SCAN, PUBLISH/SUBSCRIBE
+ * and PING on `<prefix>*` keys and channels. `maxmemory-policy` volatile-lru (or allkeys-lru) suits
+ * it: every key it writes has a TTL. For rediss:// with a private CA, start Node with
+ * NODE_EXTRA_CA_CERTS.
  *
  * Purges. purgeUrl/purgePrefix/purgeTag delete from Redis, then PUBLISH the purge on `<prefix>purge`.
  * Every other RedisTier on that prefix calls its onPurge listeners, waits for them (a listener may
@@ -57,7 +69,8 @@
  * 5 ms even at p99; the rest of the budget absorbs event-loop lag of a busy proxy, so a timeout means
  * the server is really sick — while it is small next to an origin fetch, so a sick Redis costs a
  * request at most ~0.1 s before it is counted as a miss (and three timeouts in a row open the breaker,
- * after which calls cost nothing until a probe succeeds).
+ * after which calls cost nothing until a probe succeeds). Purges wait longer only for the other
+ * instances' acknowledgements (`purgeAckTimeoutMs`), never for a Redis that is down.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../log.js';
@@ -65,9 +78,9 @@ import { primaryKeyOf, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
 import { isOutOfMemory, RedisLink, redisUrlProblem, type LinkStatus, type Reply } from './redis-link.js';
+import { DELETE_VARIANT, PURGE_TAG_BATCH, PURGE_URL, READ_VARIANTS, RELEASE_FILL, STORE } from './scripts.js';
 
 export { redisUrlProblem };
-import { DELETE_VARIANT, PURGE_TAG_BATCH, PURGE_URL, READ_VARIANTS, RELEASE_FILL, STORE } from './scripts.js';
 
 export interface RedisTierOptions {
   /** redis://[user:pass@]HOST:PORT[/DB] or rediss:// (TLS). */
