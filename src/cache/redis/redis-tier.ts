@@ -165,7 +165,6 @@ const DEFAULTS = {
 /** Members a tag purge takes per script call. */
 const TAG_BATCH = 500;
 const SCAN_COUNT = '1000';
-const NO_VARIANTS: StoredResponse[] = [];
 
 interface PendingPurge {
   readonly acks: Set<string>;
@@ -298,17 +297,17 @@ export class RedisTier {
 
   /** Every usable stored variant of a URL (primary key), oldest first. Never rejects. */
   async variants(url: string): Promise<StoredResponse[]> {
-    if (!this.link.isUp()) return NO_VARIANTS;
+    if (!this.link.isUp()) return [];
     this.reads++;
     let reply: Reply;
     try {
       reply = await this.link.script(READ_VARIANTS, [this.urlPrefix + url], [this.recordPrefix]);
     } catch {
-      return NO_VARIANTS;
+      return [];
     }
     if (!Array.isArray(reply)) {
       this.noteGarbage('url-set-type', this.urlPrefix + url);
-      return NO_VARIANTS;
+      return [];
     }
     const now = this.now();
     const out: StoredResponse[] = [];
@@ -331,7 +330,7 @@ export class RedisTier {
       }
       if (entry.expiresAt > now) out.push(entry);
     }
-    if (out.length === 0) return NO_VARIANTS;
+    if (out.length === 0) return [];
     this.hits++;
     if (out.length > 1) out.sort((a, b) => a.info.responseTime - b.info.responseTime);
     return out;
@@ -401,7 +400,7 @@ export class RedisTier {
     let deleted = 0;
     let ok = true;
     try {
-      const match = this.urlPrefix + globEscape(prefix) + '*';
+      const match = globEscape(this.urlPrefix + prefix) + '*';
       let cursor = '0';
       do {
         const reply = await this.link.call(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT]);

@@ -183,6 +183,16 @@ describe('purges reach every instance', () => {
     expect(await a.variants('http://example.test/[x]y/1')).toHaveLength(1);
   });
 
+  it('purges by prefix under a key prefix that has glob characters itself', async () => {
+    const odd = tier({ keyPrefix: 'p*[1]:' });
+    const plain = tier({ keyPrefix: 'p1:' });
+    await Promise.all([ready(odd), ready(plain)]);
+    await odd.store(entry('http://example.test/a'));
+    await plain.store(entry('http://example.test/a'));
+    expect((await odd.purgePrefix('http://example.test/')).deleted).toBe(1);
+    expect(await plain.variants('http://example.test/a')).toHaveLength(1);
+  });
+
   it('purges by tag, in batches, and leaves the URL sets consistent', async () => {
     const { a, b, c, dropped } = await threeWithListeners();
     for (let i = 0; i < 1200; i++) await a.store(entry(`http://example.test/t/${i}`, { tags: i % 2 === 0 ? 'even all' : 'odd all' }));
