@@ -20,7 +20,8 @@ afterEach(async () => {
   await admin.flushAll();
 });
 
-const tier = tiersClosedAfterEach(() => ({ url: server.url }));
+// A generous command timeout: these tests are about behaviour, not about a busy machine's latency.
+const tier = tiersClosedAfterEach(() => ({ url: server.url, commandTimeoutMs: 2_000 }));
 
 async function twoInstances(options = {}) {
   const a = tier(options);
