@@ -31,12 +31,12 @@
  * written: they stay in the local tier. A record re-stored with other tags stays listed under its
  * old tags until they expire, so purging an old tag may drop it too (more is purged, never less).
  *
- * Server requirements: a single Redis (tested with 7.0) or Valkey server, or a Sentinel-managed primary; not
- * Redis Cluster (the scripts reach keys they derive, and PUBLISH counts one node's subscribers). The
- * user needs EVAL/EVALSHA/SCRIPT LOAD, GET/SET/DEL/EXISTS, the set commands, SCAN, PUBLISH/SUBSCRIBE
- * and PING on `<prefix>*` keys and channels. `maxmemory-policy` volatile-lru (or allkeys-lru) suits
- * it: every key it writes has a TTL. For rediss:// with a private CA, start Node with
- * NODE_EXTRA_CA_CERTS.
+ * Server requirements: a single Redis (tested with 7.0) or Valkey server, or a Sentinel-managed
+ * primary; not Redis Cluster (the scripts reach keys they derive, and PUBLISH counts one node's
+ * subscribers). The user needs EVAL/EVALSHA/SCRIPT LOAD, GET/SET/DEL/EXISTS, the set commands, SCAN,
+ * PUBLISH/SUBSCRIBE, PING and CLIENT SETNAME (connections are named portico-<pid>-<instance>), on
+ * `<prefix>*` keys and channels. `maxmemory-policy` volatile-lru (or allkeys-lru) suits it: every key
+ * it writes has a TTL. For rediss:// with a private CA, start Node with NODE_EXTRA_CA_CERTS.
  *
  * Purges. purgeUrl/purgePrefix/purgeTag delete from Redis, then PUBLISH the purge on `<prefix>purge`.
  * Every other RedisTier on that prefix calls its onPurge listeners, waits for them (a listener may
