@@ -82,12 +82,14 @@ describe('waitForFill', () => {
   });
 
   it('wakes the follower when a dead leader’s lock expires (seen by polling)', async () => {
-    const [leader, follower] = await instances(2, { fillPollMs: 50 });
-    expect(await leader!.claimFill('k', 200)).toBe('leader');
-    expect(await follower!.claimFill('k', 200)).toBe('follower');
-    const waited = await elapsed(() => follower!.waitForFill('k', 5_000));
-    expect(waited.value).toBe('released');
-    expect(waited.ms).toBeLessThan(1_000);
+    const [a, b] = await instances(2, { fillPollMs: 50 });
+    // Claimed together, so that a busy machine cannot let the short lock expire between the claims.
+    const claims = await Promise.all([a!.claimFill('k', 300), b!.claimFill('k', 300)]);
+    expect([...claims].sort()).toEqual(['follower', 'leader']);
+    const follower = claims[0] === 'follower' ? a! : b!;
+    const waited = await elapsed(() => follower.waitForFill('k', 5_000));
+    expect(waited.value).toBe('released'); // the leader never released: its lock expired
+    expect(waited.ms).toBeLessThan(2_000);
   });
 });
 
