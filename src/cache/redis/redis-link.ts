@@ -165,6 +165,7 @@ export class RedisLink {
   // ---------------------------------------------------------------------------------------------
 
   private readonly onReady = (): void => {
+    if (this.closed) return;
     // Scripts are loaded on every connect (a restarted server has none); EVALSHA falls back anyway.
     for (const s of ALL_SCRIPTS) this.client.sendCommand(['SCRIPT', 'LOAD', s.source]).catch(ignore);
     if (this.breakerOpen) this.probe();
@@ -173,11 +174,12 @@ export class RedisLink {
 
   private readonly onError = (err: Error): void => {
     this.lastError = describe(err);
-    if (this.client.isReady) return;
+    if (this.closed || this.client.isReady) return;
     this.setStatus('down', this.lastError);
   };
 
   private readonly onSubReady = (): void => {
+    if (this.closed) return;
     if (this.subscribed) {
       // node-redis subscribed again before 'ready'.
       this.busIsUp();
