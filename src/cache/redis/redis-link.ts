@@ -16,7 +16,7 @@
  *   reconnect attempt only update `lastError`.
  */
 import { createClient, ErrorReply, RESP_TYPES, TimeoutError, TimeoutReadError, type RedisArgument } from '@redis/client';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../core/log.js';
 import { ALL_SCRIPTS, type Script } from './scripts.js';
 
 export type LinkStatus = 'connecting' | 'up' | 'down';

@@ -73,7 +73,7 @@
  * instances' acknowledgements (`purgeAckTimeoutMs`), never for a Redis that is down.
  */
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../core/log.js';
 import { primaryKeyOf, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';

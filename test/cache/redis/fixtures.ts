@@ -1,6 +1,6 @@
 /** What the Redis tier tests share: stored responses to write, tiers closed after each test, awaiting a state. */
 import { afterEach } from 'vitest';
-import { silentLogger, type Logger } from '../../../src/log.js';
+import { silentLogger, type Logger } from '../../../src/core/log.js';
 import { RedisTier, type RedisTierOptions, type RedisTierState } from '../../../src/cache/redis/redis-tier.js';
 import type { FreshnessInfo } from '../../../src/cache/shared-cache-policy.js';
 import { newStoredResponse, type StoredResponse } from '../../../src/cache/stored-response.js';

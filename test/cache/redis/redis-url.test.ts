@@ -1,7 +1,7 @@
 /** Which URLs a Redis tier accepts (for the config schema), and that a refused one never reaches a connection. */
 import { describe, expect, it } from 'vitest';
 import { RedisTier, redisUrlProblem } from '../../../src/cache/redis/redis-tier.js';
-import { silentLogger } from '../../../src/log.js';
+import { silentLogger } from '../../../src/core/log.js';
 
 describe('redisUrlProblem', () => {
   it.each(['redis://127.0.0.1:6379', 'redis://cache', 'rediss://user:secret@cache.internal:6380/2', 'redis://[::1]:6379/', 'redis://:pw@h:1/15'])('accepts %s', (url) => {
