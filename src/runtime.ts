@@ -168,6 +168,12 @@ export function doorCacheSettings(cache: CacheConfig): DoorCacheSettings {
     maxBytes: cache.max_size,
     store: cache.store,
     dir: cache.dir,
+    redis: cache.redis && {
+      url: cache.redis.url,
+      keyPrefix: cache.redis.key_prefix,
+      commandTimeoutMs: cache.redis.command_timeout,
+      maxObjectBytes: cache.redis.max_object_size,
+    },
     maxObjectSize: cache.max_object_size,
     heuristicMaxMs: cache.heuristic_max,
     tagHeader: cache.tag_header,

@@ -188,6 +188,10 @@ export class AdminMetrics {
     cacheCounter('portico_cache_misses_total', 'Lookups that had to go to the origin.', (s) => s.misses);
     cacheCounter('portico_cache_stores_total', 'Responses written to the cache.', (s) => s.stores);
     cacheCounter('portico_cache_evictions_total', 'Entries evicted to stay within cache.max_size.', (s) => s.evictions);
+    // The shared tier (cache.redis): 1 while the Redis server answers, 0 while it is away or not set up.
+    cacheGauge('portico_cache_shared_up', 'Whether the shared cache tier (Redis) answers: 1 up, 0 down or none.', (s) => (s.shared?.status === 'up' ? 1 : 0));
+    cacheCounter('portico_cache_shared_hits_total', 'Lookups the shared tier (Redis) had a usable response for.', (s) => s.shared?.hits ?? 0);
+    cacheCounter('portico_cache_shared_errors_total', 'Shared-tier (Redis) commands that failed or timed out.', (s) => s.shared?.errors ?? 0);
 
     // --- tunnels (CONNECT and WebSocket/Upgrade) ---
     new Gauge({

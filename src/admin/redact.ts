@@ -1,7 +1,7 @@
 /**
  * The running config as the admin API shows it: listen addresses written back as `host:port`, sizes
  * and durations as they were written (`256mb`, `5s`; defaults in the same units), and secrets replaced
- * (the admin token, proxy users' passwords, credentials in the upstream proxy URL).
+ * (the admin token, proxy users' passwords, credentials in the upstream proxy and Redis URLs).
  */
 import { writtenConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -25,6 +25,7 @@ const DURATION_KEYS: ReadonlySet<string> = new Set([
   'request_timeout',
   'drain_timeout',
   'stats_interval',
+  'command_timeout',
 ]);
 
 export function redactedConfig(config: Config): unknown {
@@ -38,6 +39,8 @@ export function redactedConfig(config: Config): unknown {
     if (users) for (const name of Object.keys(users)) users[name] = REDACTED;
     if (typeof forward.upstream_proxy === 'string') forward.upstream_proxy = withoutPassword(forward.upstream_proxy);
   }
+  const redis = (plain.cache as Record<string, unknown> | undefined)?.redis as Record<string, unknown> | undefined;
+  if (typeof redis?.url === 'string') redis.url = withoutPassword(redis.url);
   return plain;
 }
 

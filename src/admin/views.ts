@@ -121,6 +121,7 @@ export function statsView(target: AdminTarget, version: string): Record<string, 
           stores: cache.stores,
           evictions: cache.evictions,
           hitRatio: lookups > 0 ? round(cache.hits / lookups, 4) : null,
+          shared: cache.shared === null ? null : { ...cache.shared, since: new Date(cache.shared.since).toISOString() },
         }
       : { enabled: false },
     tunnels: {

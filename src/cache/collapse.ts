@@ -1,18 +1,24 @@
 /**
  * Request collapsing: one upstream fetch per URL at a time. The request that fetches leads; the others
- * wait for it (up to a timeout) and then look in the store again.
+ * wait for it (up to a timeout) and then look in the store again. Across instances, the shared tier
+ * adds a lock of its own (see Lookup); `releaseLeader` lets both go.
  */
 
 export interface Leader {
   readonly promise: Promise<void>;
   readonly release: () => void;
+  /**
+   * Set when this request also leads the fill across instances (the shared tier's lock): called once
+   * the shared tier has the response, or will not get it.
+   */
+  sharedRelease?: (() => void) | undefined;
 }
 
 export class Collapser {
   /** URL → the request currently fetching it (miss or revalidation). */
   private readonly inFlight = new Map<string, Leader>();
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(readonly timeoutMs: number) {}
 
   /** The request fetching `url`, if any. */
   leaderOf(url: string): Leader | undefined {
@@ -54,4 +60,18 @@ export class Collapser {
     for (const leader of this.inFlight.values()) leader.release();
     this.inFlight.clear();
   }
+}
+
+/**
+ * The leader is done: local waiters look again at once; the other instances' waiters once the shared
+ * tier's write (if any) has settled.
+ */
+export function releaseLeader(leader: Leader | null, sharedWrite?: Promise<unknown>): void {
+  if (leader === null) return;
+  leader.release();
+  const shared = leader.sharedRelease;
+  if (shared === undefined) return;
+  leader.sharedRelease = undefined;
+  if (sharedWrite === undefined) shared();
+  else void sharedWrite.then(shared, shared);
 }

@@ -1,11 +1,12 @@
 /**
- * What the parts of the cache engine share (src/cache/engine.ts builds it once): the tier, the clock,
+ * What the parts of the cache engine share (src/cache/engine.ts builds it once): the tiers, the clock,
  * the storage policy, request collapsing, the hit-for-miss memo and the counters.
  */
 import type { Logger } from '../core/log.js';
 import type { Collapser } from './collapse.js';
 import type { LocalTier } from './local-tier.js';
 import type { PolicyOptions } from './shared-cache-policy.js';
+import type { SharedTier } from './shared-tier.js';
 import type { UncacheableMemo } from './uncacheable-memo.js';
 
 export interface CacheCounters {
@@ -16,6 +17,8 @@ export interface CacheCounters {
 
 export interface CacheContext {
   readonly tier: LocalTier;
+  /** The tier shared with other processes and machines (Redis), or null. */
+  readonly shared: SharedTier | null;
   readonly log: Logger;
   /** Clock (ms since the epoch). */
   readonly now: () => number;

@@ -11,6 +11,8 @@ import { DiskStore } from './disk-store.js';
 import { HttpCache, type CacheSettings } from './engine.js';
 import { LocalTier } from './local-tier.js';
 import { MemoryStore } from './memory-store.js';
+import { RedisTier } from './redis/redis-tier.js';
+import type { SharedTierState } from './shared-tier.js';
 import type { CacheStore } from './store.js';
 import type { CacheStats } from './types.js';
 
@@ -20,6 +22,17 @@ export interface DoorCacheSettings extends CacheSettings {
   readonly store: 'memory' | 'disk';
   /** Directory of the disk store. */
   readonly dir: string | undefined;
+  /** The shared tier on Redis/Valkey, or undefined for none. */
+  readonly redis: RedisSettings | undefined;
+}
+
+export interface RedisSettings {
+  readonly url: string;
+  /** Each door's keys start with `${keyPrefix}${door}:`. */
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+  /** Larger entries stay in the local tier. */
+  readonly maxObjectBytes: number;
 }
 
 export interface DoorCacheOptions {
@@ -45,14 +58,26 @@ export class DoorCaches {
       const storeOptions = { maxBytes: share, maxEntryBytes: settings.maxObjectSize + ENTRY_HEADER_ALLOWANCE, now: options.now };
       const store: CacheStore =
         settings.store === 'disk' && settings.dir !== undefined ? new DiskStore(join(settings.dir, door), storeOptions) : new MemoryStore(storeOptions);
-      return new HttpCache({ settings, tier: new LocalTier(store), log: options.log, now: options.now, onInvalidate: options.onInvalidate });
+      const redis = settings.redis;
+      const shared =
+        redis === undefined
+          ? null
+          : new RedisTier({
+              url: redis.url,
+              keyPrefix: `${redis.keyPrefix}${door}:`,
+              commandTimeoutMs: redis.commandTimeoutMs,
+              maxObjectBytes: redis.maxObjectBytes,
+              log: options.log.child({ tier: 'redis', door }),
+              now: options.now,
+            });
+      return new HttpCache({ settings, tier: new LocalTier(store), shared, log: options.log, now: options.now, onInvalidate: options.onInvalidate });
     };
     return new DoorCaches(doors.reverse ? forDoor('reverse') : null, doors.forward ? forDoor('forward') : null);
   }
 
   stats(): CacheStats {
     const all = this.each().map((c) => c.stats());
-    const sum = (field: keyof CacheStats) => all.reduce((n, s) => n + s[field], 0);
+    const sum = (field: 'entries' | 'bytes' | 'maxBytes' | 'hits' | 'misses' | 'stores' | 'evictions') => all.reduce((n, s) => n + s[field], 0);
     return {
       entries: sum('entries'),
       bytes: sum('bytes'),
@@ -61,6 +86,7 @@ export class DoorCaches {
       misses: sum('misses'),
       stores: sum('stores'),
       evictions: sum('evictions'),
+      shared: mergeSharedStates(all.map((s) => s.shared).filter((s): s is SharedTierState => s !== null)),
     };
   }
 
@@ -88,4 +114,28 @@ export class DoorCaches {
   private async total(purge: (cache: HttpCache) => Promise<number>): Promise<number> {
     return (await Promise.all(this.each().map(purge))).reduce((a, b) => a + b, 0);
   }
+}
+
+/** The doors' shared tiers (one Redis) as one: the worse status, counters added. */
+function mergeSharedStates(states: readonly SharedTierState[]): SharedTierState | null {
+  if (states.length === 0) return null;
+  return states.reduce((a, b) => {
+    const rank = { down: 0, connecting: 1, up: 2 } as const;
+    const worse = rank[b.status] < rank[a.status] ? b : a;
+    return {
+      ...worse,
+      bus: a.bus === 'down' || b.bus === 'down' ? 'down' : 'up',
+      reads: a.reads + b.reads,
+      hits: a.hits + b.hits,
+      writes: a.writes + b.writes,
+      skipped: a.skipped + b.skipped,
+      errors: a.errors + b.errors,
+      timeouts: a.timeouts + b.timeouts,
+      garbage: a.garbage + b.garbage,
+      purgesSent: a.purgesSent + b.purgesSent,
+      purgesReceived: a.purgesReceived + b.purgesReceived,
+      fillsLed: a.fillsLed + b.fillsLed,
+      fillsFollowed: a.fillsFollowed + b.fillsFollowed,
+    };
+  });
 }

@@ -10,7 +10,8 @@
  *   Location / Content-Location (invalidate.ts).
  * - Every reply carries Cache-Status (RFC 9211). No Warning is ever added, the origin's Date is kept.
  *
- * The engine knows the store only through its tier (local-tier.ts); stores are made by its owner.
+ * The engine knows the store only through its tiers: its own (local-tier.ts) and, optionally, one shared
+ * with other processes and machines (shared-tier.ts, on Redis); both are made by its owner.
  */
 import type { Logger } from '../core/log.js';
 import { SAFE_METHODS, type Reply, type UpstreamFetch } from '../core/messages.js';
@@ -24,6 +25,7 @@ import { Lookup } from './lookup.js';
 import { forwardUncached } from './pass-through.js';
 import { type PolicyOptions, requestDirectives } from './shared-cache-policy.js';
 import type { CacheEngine, CacheRequest, CacheStats } from './types.js';
+import type { SharedTier } from './shared-tier.js';
 import { UncacheableMemo } from './uncacheable-memo.js';
 
 /** What the engine is told: the storage policy and the tag header. */
@@ -35,6 +37,8 @@ export interface CacheSettings extends PolicyOptions {
 export interface HttpCacheOptions {
   readonly settings: CacheSettings;
   readonly tier: LocalTier;
+  /** A tier shared with other processes and machines (Redis), behind the local one. */
+  readonly shared?: SharedTier | null;
   readonly log: Logger;
   /** Clock (ms since the epoch); Date.now by default. */
   readonly now?: () => number;
@@ -57,6 +61,7 @@ export class HttpCache implements CacheEngine {
     const { settings } = options;
     this.ctx = {
       tier: options.tier,
+      shared: options.shared ?? null,
       log: options.log,
       now,
       policy: { targetedFields: settings.targetedFields.map((f) => f.toLowerCase()), heuristicMaxMs: settings.heuristicMaxMs, maxObjectSize: settings.maxObjectSize },
@@ -68,6 +73,14 @@ export class HttpCache implements CacheEngine {
       onInvalidate: options.onInvalidate,
     };
     this.lookup = new Lookup(this.ctx, new BackgroundRevalidations(this.ctx));
+    // Purges made by another instance: drop the same entries here (the shared tier has already).
+    this.ctx.shared?.onPurge((notice) => {
+      const tier = this.ctx.tier;
+      if (notice.kind === 'url') return tier.deleteUrl(notice.value).then(() => undefined);
+      if (notice.kind === 'tag') return tier.purgeTag(notice.value).then(() => undefined);
+      // A prefix, or '' for everything (purges may have been missed while the bus was down).
+      return tier.purgePrefix(notice.kind === 'all' ? '' : notice.value).then(() => undefined);
+    });
   }
 
   /**
@@ -87,30 +100,38 @@ export class HttpCache implements CacheEngine {
     return forwardUnsafe(this.ctx, req, fetch);
   }
 
-  /** Drops every stored variant of an absolute URL. */
+  /**
+   * Drops every stored variant of an absolute URL, here and — with a shared tier — in it and in every
+   * other instance (resolved once they all have). Answers how many entries went, in both tiers.
+   */
   async purgeUrl(url: string): Promise<number> {
     const key = cacheKeyFromUrl(url);
-    return key === null ? 0 : this.ctx.tier.deleteUrl(key);
+    if (key === null) return 0;
+    const [local, shared] = await Promise.all([this.ctx.tier.deleteUrl(key), this.ctx.shared?.purgeUrl(key)]);
+    return local + (shared?.deleted ?? 0);
   }
 
   /** Drops every entry whose URL starts with `prefix` (an absolute URL prefix, e.g. `http://host/static/`). */
-  purgePrefix(prefix: string): Promise<number> {
-    return this.ctx.tier.purgePrefix(cacheKeyFromUrl(prefix) ?? prefix);
+  async purgePrefix(prefix: string): Promise<number> {
+    const normalised = cacheKeyFromUrl(prefix) ?? prefix;
+    const [local, shared] = await Promise.all([this.ctx.tier.purgePrefix(normalised), this.ctx.shared?.purgePrefix(normalised)]);
+    return local + (shared?.deleted ?? 0);
   }
 
   /** Drops every entry tagged `tag` (from the configured tag header). */
-  purgeTag(tag: string): Promise<number> {
-    return this.ctx.tier.purgeTag(tag);
+  async purgeTag(tag: string): Promise<number> {
+    const [local, shared] = await Promise.all([this.ctx.tier.purgeTag(tag), this.ctx.shared?.purgeTag(tag)]);
+    return local + (shared?.deleted ?? 0);
   }
 
   stats(): CacheStats {
     const s = this.ctx.tier.stats();
     const { hits, misses, stores } = this.ctx.counters;
-    return { entries: s.entries, bytes: s.bytes, maxBytes: s.maxBytes, hits, misses, stores, evictions: s.evictions };
+    return { entries: s.entries, bytes: s.bytes, maxBytes: s.maxBytes, hits, misses, stores, evictions: s.evictions, shared: this.ctx.shared?.state() ?? null };
   }
 
   async close(): Promise<void> {
     this.ctx.collapser.releaseAll();
-    await this.ctx.tier.close();
+    await Promise.all([this.ctx.tier.close(), this.ctx.shared?.close()]);
   }
 }

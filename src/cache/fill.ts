@@ -7,7 +7,7 @@ import type { UpstreamOverrides, Reply, UpstreamFetch, UpstreamResponse } from '
 import { discard } from '../core/streams.js';
 import { BodyRecorder } from './body-recorder.js';
 import { cacheStatus, type ForwardReason } from './cache-status.js';
-import type { Leader } from './collapse.js';
+import { releaseLeader, type Leader } from './collapse.js';
 import type { CacheContext } from './context.js';
 import { passThrough, withCacheStatus } from './pass-through.js';
 import { decideStorage, type RequestDirectives, type StorageDecision, ttlSeconds } from './shared-cache-policy.js';
@@ -36,7 +36,7 @@ export async function fetchAndFill(
   try {
     res = await fetch(overrides);
   } catch (err) {
-    leader?.release();
+    releaseLeader(leader);
     throw withCacheStatus(err, { fwd });
   }
   return relayAndStore(ctx, req, directives, res, fwd, requestTime, ctx.now(), leader, null);
@@ -63,14 +63,15 @@ export function relayAndStore(
   else if (ERROR_STATUSES.has(res.status) && replacing !== null && !ERROR_STATUSES.has(replacing.status)) detail = 'error-kept-stored';
   if (!decision.store && req.method === 'GET') ctx.uncacheable.mark(req.url);
   if (!decision.store || detail !== undefined) {
-    leader?.release();
+    releaseLeader(leader);
     return passThrough(res, cacheStatus({ fwd, fwdStatus: res.status, detail }), 'miss');
   }
   const recorder = new BodyRecorder(res.body, ctx.maxObjectSize, async (body) => {
+    let sharedWrite: Promise<unknown> | undefined;
     try {
-      if (body !== null) await storeResponse(ctx, req, res, body, decision);
+      if (body !== null) sharedWrite = (await storeResponse(ctx, req, res, body, decision)).shared;
     } finally {
-      leader?.release();
+      releaseLeader(leader, sharedWrite);
     }
   });
   const status = cacheStatus({ fwd, fwdStatus: res.status, stored: true, ttl: ttlSeconds(decision.info, responseTime) });
@@ -87,7 +88,18 @@ export async function storeInBackground(ctx: CacheContext, req: CacheRequest, re
   if (body !== null) await storeResponse(ctx, req, res, body, decision);
 }
 
-export async function storeResponse(ctx: CacheContext, req: CacheRequest, res: UpstreamResponse, body: Buffer, decision: Extract<StorageDecision, { store: true }>): Promise<void> {
+/**
+ * Stores a complete response in the local tier (awaited: the next request finds it) and sends it to the
+ * shared tier; resolves with `shared`, the shared write, which nobody needs to wait for but a leader
+ * across instances (its waiters read it from there).
+ */
+export async function storeResponse(
+  ctx: CacheContext,
+  req: CacheRequest,
+  res: UpstreamResponse,
+  body: Buffer,
+  decision: Extract<StorageDecision, { store: true }>,
+): Promise<{ readonly shared: Promise<unknown> | undefined }> {
   const entry = newStoredResponse({
     url: req.url,
     requestHeaders: req.headers,
@@ -109,6 +121,7 @@ export async function storeResponse(ctx: CacheContext, req: CacheRequest, res: U
   } catch (err) {
     ctx.log.warn({ err, url: req.url }, 'cache store write failed');
   }
+  return { shared: ctx.shared?.store(entry) };
 }
 
 /** Reads a whole body; null when it fails, ends early or exceeds `limit`. */

@@ -32,12 +32,14 @@ async function invalidate(ctx: CacheContext, url: string, headers: IncomingHttpH
     if (key !== null && originOf(key) === origin) targets.add(key);
   }
   for (const target of targets) {
-    ctx.onInvalidate?.(target);
     try {
       await ctx.tier.deleteUrl(target);
     } catch (err) {
       ctx.log.warn({ err, url: target }, 'cache invalidation failed');
     }
+    // The shared tier tells every other process and machine; without one, the other workers are told.
+    if (ctx.shared !== null) void ctx.shared.purgeUrl(target);
+    else ctx.onInvalidate?.(target);
   }
 }
 

@@ -3,7 +3,12 @@
  * request's directives: serve it, serve it stale while revalidating in the background, revalidate it,
  * or go upstream — waiting first for a request already fetching the same URL (collapsing).
  *
- * Answers synchronously when the store does (a memory hit costs no promise); on that path an
+ * With a shared tier (Redis), what the local tier lacks — or holds only stale — is looked for there
+ * before going upstream (another instance may have stored or revalidated it; Cache-Status then says
+ * `detail=redis`), and a miss first claims the fill across instances: one instance fetches, the others
+ * wait for it and read its response from the shared tier.
+ *
+ * Answers synchronously when the local store does (a memory hit costs no promise); on that path an
  * only-if-cached miss throws (the engine turns it into a rejection).
  */
 import { ProxyError } from '../core/errors.js';
@@ -23,6 +28,9 @@ import type { CacheRequest } from './types.js';
 import { varyMatches } from './vary.js';
 
 export class Lookup {
+  /** Entries read from the shared tier (to say so in Cache-Status, and to copy the one used locally). */
+  private readonly fromShared = new WeakSet<StoredResponse>();
+
   constructor(
     private readonly ctx: CacheContext,
     private readonly background: BackgroundRevalidations,
@@ -52,7 +60,10 @@ export class Lookup {
     return [];
   }
 
-  /** Answers from the stored variants of the URL: a stored response, a revalidation, or the upstream. */
+  /**
+   * Answers from the stored variants of the URL: a stored response, a revalidation, or the upstream.
+   * `consulted` is true once the shared tier's variants are among `variants`.
+   */
   private answer(
     req: CacheRequest,
     fetch: UpstreamFetch,
@@ -60,27 +71,33 @@ export class Lookup {
     variants: readonly StoredResponse[],
     mayWait: boolean,
     collapsedFrom: ForwardReason | undefined,
+    consulted = false,
   ): Reply | Promise<Reply> {
     const { ctx } = this;
     const entry = selectVariant(variants, req.headers);
     const now = ctx.now();
-    if (entry === undefined) {
+    const verdict = entry === undefined ? null : reuseVerdict(entry.info, directives, now);
+    if (!consulted && ctx.shared !== null && (verdict === null || verdict === 'revalidate')) {
+      return this.withShared(req, fetch, directives, variants, mayWait, collapsedFrom);
+    }
+    if (entry === undefined || verdict === null) {
       const fwd: ForwardReason = variants.length > 0 ? 'vary-miss' : 'uri-miss';
       if (directives.onlyIfCached) throw onlyIfCachedMiss(fwd);
       const leader = mayWait ? this.leaderToWaitFor(req, directives) : undefined;
       if (leader !== undefined) return this.lookupAfter(leader, req, fetch, directives, fwd);
       ctx.counters.misses++;
+      if (ctx.shared !== null && mayWait && this.collapsible(req, directives)) return this.missAcrossInstances(req, fetch, directives, fwd);
       return fetchAndFill(ctx, req, fetch, directives, fwd, null);
     }
+    if (this.fromShared.has(entry)) void this.copyLocally(entry);
 
-    const verdict = reuseVerdict(entry.info, directives, now);
     switch (verdict) {
       case 'fresh':
       case 'stale-allowed':
         ctx.counters.hits++;
         return serveStored(req, entry, now, {
           result: verdict === 'fresh' ? 'hit' : 'stale',
-          status: { hit: true, ttl: ttlSeconds(entry.info, now) },
+          status: { hit: true, ttl: ttlSeconds(entry.info, now), detail: this.fromShared.has(entry) ? 'redis' : undefined },
           collapsedFrom,
         });
       case 'stale-while-revalidate':
@@ -104,8 +121,65 @@ export class Lookup {
 
   /** The request already fetching this URL, when this one may wait for it. */
   private leaderToWaitFor(req: CacheRequest, directives: RequestDirectives): Leader | undefined {
-    if (req.method !== 'GET' || directives.noCache || this.ctx.uncacheable.has(req.url)) return undefined;
-    return this.ctx.collapser.leaderOf(req.url);
+    return this.collapsible(req, directives) ? this.ctx.collapser.leaderOf(req.url) : undefined;
+  }
+
+  /** Whether requests for this URL may wait for one another's fetch. */
+  private collapsible(req: CacheRequest, directives: RequestDirectives): boolean {
+    return req.method === 'GET' && !directives.noCache && !this.ctx.uncacheable.has(req.url);
+  }
+
+  /** Answers again with the shared tier's variants of the URL added to the local ones. */
+  private async withShared(
+    req: CacheRequest,
+    fetch: UpstreamFetch,
+    directives: RequestDirectives,
+    local: readonly StoredResponse[],
+    mayWait: boolean,
+    collapsedFrom: ForwardReason | undefined,
+  ): Promise<Reply> {
+    const remote = await this.ctx.shared!.variants(req.url);
+    for (const entry of remote) this.fromShared.add(entry);
+    return this.answer(req, fetch, directives, remote.length === 0 ? local : [...local, ...remote], mayWait, collapsedFrom, true);
+  }
+
+  /**
+   * A miss with a shared tier: this request leads here, and claims the fill across instances. The
+   * instance that leads fetches (its waiters are released once the shared tier has the response); the
+   * others wait for it and answer from the shared tier, or fetch themselves when it has nothing usable
+   * (or the shared tier is away, or the wait times out).
+   */
+  private async missAcrossInstances(req: CacheRequest, fetch: UpstreamFetch, directives: RequestDirectives, fwd: ForwardReason): Promise<Reply> {
+    const { ctx } = this;
+    const shared = ctx.shared!;
+    const leader = ctx.collapser.lead(req.url);
+    if (leader === null) return fetchAndFill(ctx, req, fetch, directives, fwd, null);
+    const timeoutMs = ctx.collapser.timeoutMs;
+    const claim = await shared.claimFill(req.url, timeoutMs);
+    if (claim === 'leader') {
+      leader.sharedRelease = () => void shared.releaseFill(req.url);
+    } else if (claim === 'follower' && (await shared.waitForFill(req.url, timeoutMs)) === 'released') {
+      const entry = selectVariant(await shared.variants(req.url), req.headers);
+      const now = ctx.now();
+      const verdict = entry === undefined ? null : reuseVerdict(entry.info, directives, now);
+      if (entry !== undefined && (verdict === 'fresh' || verdict === 'stale-allowed')) {
+        await this.copyLocally(entry);
+        leader.release();
+        ctx.counters.hits++;
+        return serveStored(req, entry, now, { result: 'hit', status: { ttl: ttlSeconds(entry.info, now), detail: 'redis' }, collapsedFrom: fwd });
+      }
+    }
+    return fetchAndFill(ctx, req, fetch, directives, fwd, leader);
+  }
+
+  /** Keeps a copy of an entry read from the shared tier in the local tier (from then on it is local). */
+  private async copyLocally(entry: StoredResponse): Promise<void> {
+    try {
+      await this.ctx.tier.set(entry);
+    } catch (err) {
+      this.ctx.log.warn({ err, url: entry.url }, 'cache store write failed');
+    }
+    this.fromShared.delete(entry);
   }
 
   /** Waits for the request that is fetching the URL, then looks again (without waiting a second time). */

@@ -9,6 +9,7 @@ import type { Reply, UpstreamFetch, UpstreamResponse } from '../core/messages.js
 import { discard } from '../core/streams.js';
 import { cacheStatus, type ForwardReason } from './cache-status.js';
 import { parseEntityTag, strongMatch, validationHeaders, validatorsIdentify } from './conditional-request.js';
+import { releaseLeader } from './collapse.js';
 import type { CacheContext } from './context.js';
 import { ERROR_STATUSES, fetchAndFill, relayAndStore } from './fill.js';
 import { passThrough, withCacheStatus } from './pass-through.js';
@@ -78,7 +79,7 @@ export async function revalidate(
     settledByLeader = true;
     return relayAndStore(ctx, req, directives, res, fwd, requestTime, responseTime, leader, entry);
   } finally {
-    if (!settledByLeader) leader?.release();
+    if (!settledByLeader) releaseLeader(leader);
   }
 }
 
@@ -118,6 +119,7 @@ export function freshenEntry(
   return freshen({ entry, update, requestHeaders: req.headers, request: directives, requestTime, responseTime, tagHeader: ctx.tagHeader }, ctx.policy);
 }
 
+/** Keeps a freshened entry (in both tiers), or drops the old one when it may no longer be stored. */
 export async function saveFreshened(ctx: CacheContext, old: StoredResponse, result: ReturnType<typeof freshen>): Promise<void> {
   try {
     if (result.storable) await ctx.tier.set(result.entry);
@@ -125,6 +127,7 @@ export async function saveFreshened(ctx: CacheContext, old: StoredResponse, resu
   } catch (err) {
     ctx.log.warn({ err, url: old.url }, 'cache store update failed');
   }
+  if (ctx.shared !== null) void (result.storable ? ctx.shared.store(result.entry) : ctx.shared.delete(old.key));
 }
 
 /**
@@ -150,7 +153,10 @@ async function freshenWithHead(
       (lastModified === undefined || lastModified === entry.info.lastModified) &&
       (length === undefined || Number(length) === entry.body.length);
     if (agrees) await saveFreshened(ctx, entry, freshenEntry(ctx, req, directives, entry, res.rawHeaders, requestTime, responseTime));
-    else await ctx.tier.delete(entry.key).catch(() => false);
+    else {
+      await ctx.tier.delete(entry.key).catch(() => false);
+      void ctx.shared?.delete(entry.key);
+    }
   }
 }
 

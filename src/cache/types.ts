@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Reply, UpstreamFetch } from '../core/messages.js';
+import type { SharedTierState } from './shared-tier.js';
 
 export interface CacheRequest {
   /** Method as received (upper case). */
@@ -26,6 +27,8 @@ export interface CacheStats {
   readonly misses: number;
   readonly stores: number;
   readonly evictions: number;
+  /** The shared tier's state (Redis), or null without one. */
+  readonly shared: SharedTierState | null;
 }
 
 /** What the pipeline needs of the cache engine (implemented by HttpCache). */

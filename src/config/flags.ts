@@ -4,6 +4,7 @@ import { BALANCE_ALGORITHMS } from '../balance/types.js';
 import type { ZodType } from 'zod';
 import { LOG_LEVELS } from '../core/log.js';
 import { assertStartable, checkConfig } from './check.js';
+import { redisUrlProblem } from '../cache/redis/redis-link.js';
 import { ConfigError } from './errors.js';
 import { mergeConfig, readConfigFile, validateConfig } from './load.js';
 import { configSections, isLoopbackHost, type Config } from './schema.js';
@@ -22,6 +23,7 @@ Options:
   --admin ADDR         admin API, dashboard and metrics on ADDR (default host 127.0.0.1)
   --cache-size SIZE    cache memory bound, e.g. 256mb (default 256mb)
   --no-cache           turn the cache off
+  --cache-redis URL    share the cache with every worker and machine on Redis/Valkey (redis://HOST:PORT)
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default info)
   --workers N          serve with N worker processes, or "auto": one per CPU core (default 1)
   --no-supervise       serve from this process alone: no supervising process that restarts a
@@ -63,6 +65,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         admin: { type: 'string' },
         'cache-size': { type: 'string' },
         'no-cache': { type: 'boolean' },
+        'cache-redis': { type: 'string' },
         'log-level': { type: 'string' },
         workers: { type: 'string' },
         'no-supervise': { type: 'boolean' },
@@ -103,8 +106,17 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   const cacheSize = values['cache-size'];
   if (cacheSize !== undefined && parseSize(cacheSize) === null) problems.push(`--cache-size: expected a size like 256mb, got "${cacheSize}"`);
-  if (cacheSize !== undefined || values['no-cache']) {
-    overlay.cache = { ...(cacheSize !== undefined ? { max_size: cacheSize } : {}), ...(values['no-cache'] ? { enabled: false } : {}) };
+  const cacheRedis = values['cache-redis'];
+  if (cacheRedis !== undefined) {
+    const problem = redisUrlProblem(cacheRedis);
+    if (problem !== null) problems.push(`--cache-redis: ${problem}, got "${cacheRedis}"`);
+  }
+  if (cacheSize !== undefined || values['no-cache'] || cacheRedis !== undefined) {
+    overlay.cache = {
+      ...(cacheSize !== undefined ? { max_size: cacheSize } : {}),
+      ...(values['no-cache'] ? { enabled: false } : {}),
+      ...(cacheRedis !== undefined ? { redis: cacheRedis } : {}),
+    };
   }
   const level = values['log-level'];
   if (level !== undefined) {

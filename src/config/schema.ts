@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
+import { redisUrlProblem } from '../cache/redis/redis-link.js';
 import { LOG_LEVELS } from '../core/log.js';
 import { closest } from './errors.js';
 import { formatAddress, parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
@@ -214,6 +215,26 @@ const forward = z.strictObject({
 });
 export type ForwardConfig = z.output<typeof forward>;
 
+const redisUrl = z
+  .string(msg('a Redis URL like "redis://127.0.0.1:6379" (or rediss:// for TLS)'))
+  .superRefine((value, ctx) => {
+    const problem = redisUrlProblem(value);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  });
+
+/** The shared tier: a URL, or the URL with its settings. */
+const redis = z
+  .union([
+    redisUrl,
+    z.strictObject({
+      url: redisUrl,
+      key_prefix: text.default('portico:'),
+      command_timeout: duration.default(100),
+      max_object_size: size.default(1024 ** 2),
+    }),
+  ])
+  .transform((value) => (typeof value === 'string' ? { url: value, key_prefix: 'portico:', command_timeout: 100, max_object_size: 1024 ** 2 } : value));
+
 const cache = z.strictObject({
   enabled: bool.default(true),
   max_size: size.default(256 * 1024 ** 2),
@@ -223,6 +244,8 @@ const cache = z.strictObject({
   heuristic_max: duration.default(86_400_000),
   tag_header: text.default('surrogate-key'),
   targeted_fields: z.array(text).default(['cdn-cache-control']),
+  /** A tier shared by every worker and machine, on Redis or Valkey (src/cache/redis). */
+  redis: redis.optional(),
 });
 export type CacheConfig = z.output<typeof cache>;
 

@@ -176,7 +176,7 @@ describe('StatsSummary', () => {
     const { log, lines } = recordingLogger();
     const traffic = new TrafficStats();
     let hits = 3;
-    const cache = { stats: () => ({ entries: 1, bytes: 1, maxBytes: 10, hits, misses: 1, stores: 1, evictions: 0 }), purgeUrl: async () => 0, purgePrefix: async () => 0, purgeTag: async () => 0 };
+    const cache = { stats: () => ({ entries: 1, bytes: 1, maxBytes: 10, hits, misses: 1, stores: 1, evictions: 0, shared: null }), purgeUrl: async () => 0, purgePrefix: async () => 0, purgeTag: async () => 0 };
     const summary = new StatsSummary({ traffic, cache, pools: new Map() }, log);
     traffic.recordRequest(record(), 200);
     traffic.recordRequest(record(), 502);

@@ -14,6 +14,7 @@ import { startCli, type RunningCli } from '../helpers/cli.js';
 import { request, waitFor } from '../helpers/http.js';
 import type { Origin } from '../helpers/origin.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 
 const run = promisify(execFile);
 const cleanup = cleanupAfterEach();
@@ -76,6 +77,25 @@ async function cachedInBothWorkers(p: Workers, url: string): Promise<void> {
     'both workers to cache the page',
   );
 }
+
+describe('--workers 2 with the shared tier on Redis', () => {
+  it('asks the origin once for six sequential requests of one URL, on new connections (both workers)', async () => {
+    const redis = await startRedisServer();
+    cleanup.push(() => redis.stop());
+    const o = await versionedOrigin();
+    const p = await startWorkers(writeTempFile('portico.yaml', configYaml(o.url, `cache:\n  redis: ${redis.url}\n`)));
+    const bodies: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      bodies.push((await request(`${p.reverse}/page`)).body);
+      // The first worker's store reaches Redis after its response: the next request may be the other's.
+      if (i === 0) await waitFor(async () => (await (await redis.admin()).keys('*reverse:*')).length > 0, 3_000, 'the page in Redis');
+    }
+    expect(bodies).toEqual(['v1', 'v1', 'v1', 'v1', 'v1', 'v1']);
+    expect(o.count('/page')).toBe(1);
+    const s = await stats(p.admin);
+    expect(s.workers.every((w) => w.requests > 0)).toBe(true);
+  });
+});
 
 describe('--workers 2', () => {
   it('spreads connections over both workers; /api/stats and /metrics count every worker', async () => {

@@ -178,7 +178,8 @@
     setText('hit-ratio', pct(c.hitRatio));
     setText('hit-sub', compact(c.hits) + ' hits · ' + compact(c.misses) + ' misses');
     setText('cache-bytes', bytes(c.bytes));
-    setText('cache-sub', 'of ' + bytes(c.maxBytes) + ' · ' + num(c.entries) + ' entries · ' + compact(c.evictions) + ' evicted');
+    const shared = c.shared ? ' · Redis ' + c.shared.status + (c.shared.status === 'up' ? ' (' + compact(c.shared.hits) + ' hits)' : '') : '';
+    setText('cache-sub', 'of ' + bytes(c.maxBytes) + ' · ' + num(c.entries) + ' entries · ' + compact(c.evictions) + ' evicted' + shared);
     $('cache-bar').style.width = (c.maxBytes > 0 ? Math.min(100, (c.bytes / c.maxBytes) * 100) : 0).toFixed(2) + '%';
   }
 

@@ -74,6 +74,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/log.js';
+import type { FillClaim, FillWait, PurgeKind, PurgeListener, PurgeNotice, PurgeResult, SharedTier, SharedTierState } from '../shared-tier.js';
 import { primaryKeyOf, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
@@ -104,56 +105,6 @@ export interface RedisTierOptions {
   readonly now?: () => number;
 }
 
-export type PurgeKind = 'url' | 'prefix' | 'tag';
-
-/** A purge made elsewhere, to apply to the local tier; 'all' after the bus was interrupted. */
-export interface PurgeNotice {
-  readonly kind: PurgeKind | 'all';
-  readonly value: string;
-}
-
-export type PurgeListener = (notice: PurgeNotice) => void | Promise<void>;
-
-export interface PurgeResult {
-  /** Records deleted from Redis. */
-  readonly deleted: number;
-  /** Instances subscribed to the purge channel when it was published (this one included). */
-  readonly instances: number;
-  /** Of those, how many acknowledged (this one included). */
-  readonly acknowledged: number;
-  /** Deleted from Redis and acknowledged by every instance that received it. */
-  readonly reachedAll: boolean;
-}
-
-export type FillClaim = 'leader' | 'follower' | 'unavailable';
-export type FillWait = 'released' | 'timeout' | 'unavailable';
-
-export interface RedisTierState {
-  readonly status: LinkStatus;
-  /** When the status last changed (ms). */
-  readonly since: number;
-  readonly lastError?: string;
-  /** The pub/sub connection (purges from others, fill wake-ups). */
-  readonly bus: 'up' | 'down';
-  /** This instance's id on the bus. */
-  readonly instance: string;
-  /** variants() calls sent to Redis, and those that found at least one usable variant. */
-  readonly reads: number;
-  readonly hits: number;
-  /** Records written, and store() calls skipped (too big, no life left, down, full). */
-  readonly writes: number;
-  readonly skipped: number;
-  /** Failed commands (timeouts included), and of them timeouts. */
-  readonly errors: number;
-  readonly timeouts: number;
-  /** Values under our keys that were not valid records (deleted). */
-  readonly garbage: number;
-  readonly purgesSent: number;
-  readonly purgesReceived: number;
-  readonly fillsLed: number;
-  readonly fillsFollowed: number;
-}
-
 const DEFAULTS = {
   keyPrefix: 'portico:',
   commandTimeoutMs: 100,
@@ -176,7 +127,7 @@ interface FillWaiter {
   readonly finish: (result: FillWait) => void;
 }
 
-export class RedisTier {
+export class RedisTier implements SharedTier {
   private readonly link: RedisLink;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -194,7 +145,7 @@ export class RedisTier {
   private readonly ackPrefix: string;
   private readonly ackChannel: string;
   private readonly purgeListeners: PurgeListener[] = [];
-  private readonly stateListeners: ((state: RedisTierState) => void)[] = [];
+  private readonly stateListeners: ((state: SharedTierState) => void)[] = [];
   private readonly pendingPurges = new Map<string, PendingPurge>();
   private readonly fillWaiters = new Map<string, Set<FillWaiter>>();
   /** Fill keys this instance leads, and its token on each lock. */
@@ -259,7 +210,7 @@ export class RedisTier {
     });
   }
 
-  state(): RedisTierState {
+  state(): SharedTierState {
     const link = this.link.snapshot();
     return {
       status: link.status,
@@ -282,7 +233,7 @@ export class RedisTier {
   }
 
   /** Told of every change of `status` or `bus`. Returns a function that removes the listener. */
-  onStateChange(listener: (state: RedisTierState) => void): () => void {
+  onStateChange(listener: (state: SharedTierState) => void): () => void {
     return addListener(this.stateListeners, listener);
   }
 

@@ -1,7 +1,8 @@
 /** What the Redis tier tests share: stored responses to write, tiers closed after each test, awaiting a state. */
 import { afterEach } from 'vitest';
 import { silentLogger, type Logger } from '../../../src/core/log.js';
-import { RedisTier, type RedisTierOptions, type RedisTierState } from '../../../src/cache/redis/redis-tier.js';
+import { RedisTier, type RedisTierOptions } from '../../../src/cache/redis/redis-tier.js';
+import type { SharedTierState as RedisTierState } from '../../../src/cache/shared-tier.js';
 import type { FreshnessInfo } from '../../../src/cache/shared-cache-policy.js';
 import { newStoredResponse, type StoredResponse } from '../../../src/cache/stored-response.js';
 

@@ -4,7 +4,7 @@
  * comes back by itself.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PurgeNotice } from '../../../src/cache/redis/redis-tier.js';
+import type { PurgeNotice } from '../../../src/cache/shared-tier.js';
 import { recordingLogger } from '../../balance/logs.js';
 import { startRedisServer, type AdminClient, type RedisServer } from '../../helpers/redis-server.js';
 import { down, elapsed, entry, ready, tiersClosedAfterEach, until } from './fixtures.js';

@@ -1,7 +1,7 @@
 /** The Redis tier against a real redis-server: sharing, variants, purges across instances, expiry, bad data. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRecord } from '../../../src/cache/redis/record-codec.js';
-import type { PurgeNotice } from '../../../src/cache/redis/redis-tier.js';
+import type { PurgeNotice } from '../../../src/cache/shared-tier.js';
 import { recordingLogger } from '../../balance/logs.js';
 import { startRedisServer, type AdminClient, type RedisServer } from '../../helpers/redis-server.js';
 import { entry, ready, sleep, tiersClosedAfterEach } from './fixtures.js';
