@@ -8,6 +8,7 @@ import { Pool, type PoolDeps } from './balance/pool.js';
 import type { HealthRegistry } from './balance/health-registry.js';
 import type { PoolSpec } from './balance/types.js';
 import type { CacheEngine } from './cache/types.js';
+import { doorCacheRules } from './config/cache-rules.js';
 import { ConfigError } from './config/errors.js';
 import type { DoorCacheSettings } from './cache/door-caches.js';
 import type { CacheConfig, Config, LimitsConfig, PoolConfig, RateLimitConfig, TimeoutsConfig } from './config/schema.js';
@@ -96,6 +97,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       door: new ReverseDoor({ routes, admission: guardFor(rc.rate_limit, 'the reverse proxy'), rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }) }),
       trustedProxies: new CidrList(rc.trusted_proxies),
       cache: deps.reverseCache,
+      cacheRules: doorCacheRules(config.cache.rules, 'reverse'),
       sink,
     });
   }
@@ -105,6 +107,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       config: config.forward,
       admission: guardFor(config.forward.rate_limit, 'the forward proxy'),
       cache: deps.forwardCache,
+      cacheRules: doorCacheRules(config.cache.rules, 'forward'),
       sink,
       ownAddresses: ownListenersOf(config),
       recentBlocks: deps.recentBlocks,
@@ -175,6 +178,7 @@ export function doorCacheSettings(cache: CacheConfig): DoorCacheSettings {
       maxObjectBytes: cache.redis.max_object_size,
     },
     maxObjectSize: cache.max_object_size,
+    largestObject: Math.max(cache.max_object_size, ...cache.rules.map((r) => r.max_object_size ?? 0)),
     heuristicMaxMs: cache.heuristic_max,
     tagHeader: cache.tag_header,
     targetedFields: cache.targeted_fields,

@@ -8,9 +8,9 @@ import type { UpstreamFetch } from '../core/messages.js';
 import { discard } from '../core/streams.js';
 import { validationHeaders, validatorsIdentify } from './conditional-request.js';
 import type { CacheContext } from './context.js';
-import { ERROR_STATUSES, storeInBackground } from './fill.js';
+import { decideResponse, ERROR_STATUSES, storeInBackground } from './fill.js';
 import { freshenEntry, saveFreshened } from './revalidate.js';
-import { decideStorage, type RequestDirectives } from './shared-cache-policy.js';
+import type { RequestDirectives } from './shared-cache-policy.js';
 import type { StoredResponse } from './stored-response.js';
 import type { CacheRequest } from './types.js';
 
@@ -44,10 +44,6 @@ export class BackgroundRevalidations {
       discard(res.body);
       return;
     }
-    const decision = decideStorage(
-      { method: 'GET', status: res.status, requestHeaders: req.headers, request: directives, headers: res.headers, rawHeaders: res.rawHeaders, requestTime, responseTime },
-      ctx.policy,
-    );
-    await storeInBackground(ctx, req, res, decision);
+    await storeInBackground(ctx, req, res, decideResponse(ctx, { ...req, method: 'GET' }, directives, res, requestTime, responseTime));
   }
 }

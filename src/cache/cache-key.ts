@@ -73,3 +73,38 @@ function normalisePercentEncoding(path: string): string {
   }
   return last === 0 ? path : out + path.slice(last);
 }
+
+/**
+ * What part of the query an operator's key rule keeps (cache-rule.ts `key.query`): only some
+ * parameters, all but some, none, or all of them in a canonical order. Kept parameters are sorted by
+ * name (stable for repeated names), so that `?b=2&a=1` and `?a=1&b=2` share one entry.
+ */
+export type QueryKey =
+  | { readonly kind: 'keep'; readonly names: ReadonlySet<string> }
+  | { readonly kind: 'ignore'; readonly names: ReadonlySet<string> }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'sort' };
+
+/** `pathAndQuery` with its query reduced as `query` says (unchanged when null or without a query). */
+export function keyedPath(pathAndQuery: string, query: QueryKey | null): string {
+  const q = pathAndQuery.indexOf('?');
+  if (query === null || q < 0) return pathAndQuery;
+  const path = pathAndQuery.slice(0, q);
+  if (query.kind === 'none') return path;
+  const params = pathAndQuery
+    .slice(q + 1)
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p, i) => ({ p, name: decodeName(p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('='))), i }));
+  const kept = query.kind === 'keep' ? params.filter((x) => query.names.has(x.name)) : query.kind === 'ignore' ? params.filter((x) => !query.names.has(x.name)) : params;
+  kept.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.i - b.i));
+  return kept.length === 0 ? path : `${path}?${kept.map((x) => x.p).join('&')}`;
+}
+
+function decodeName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
+}

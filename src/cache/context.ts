@@ -3,6 +3,7 @@
  * the storage policy, request collapsing, the hit-for-miss memo and the counters.
  */
 import type { Logger } from '../core/log.js';
+import type { UseCounter } from './cache-rule.js';
 import type { Collapser } from './collapse.js';
 import type { LocalTier } from './local-tier.js';
 import type { PolicyOptions } from './shared-cache-policy.js';
@@ -29,6 +30,8 @@ export interface CacheContext {
   readonly collapser: Collapser;
   readonly uncacheable: UncacheableMemo;
   readonly counters: CacheCounters;
+  /** Requests per URL, for rules with min_uses. */
+  readonly uses: UseCounter;
   /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
   readonly onInvalidate: ((url: string) => void) | undefined;
 }

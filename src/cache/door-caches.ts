@@ -24,6 +24,8 @@ export interface DoorCacheSettings extends CacheSettings {
   readonly dir: string | undefined;
   /** The shared tier on Redis/Valkey, or undefined for none. */
   readonly redis: RedisSettings | undefined;
+  /** The largest object any rule lets be stored (the stores' per-entry bound). */
+  readonly largestObject: number;
 }
 
 export interface RedisSettings {
@@ -55,7 +57,7 @@ export class DoorCaches {
   static create(doors: { readonly reverse: boolean; readonly forward: boolean }, settings: DoorCacheSettings, options: DoorCacheOptions): DoorCaches {
     const share = Math.max(1, Math.floor(settings.maxBytes / Math.max(1, Number(doors.reverse) + Number(doors.forward))));
     const forDoor = (door: 'reverse' | 'forward'): HttpCache => {
-      const storeOptions = { maxBytes: share, maxEntryBytes: settings.maxObjectSize + ENTRY_HEADER_ALLOWANCE, now: options.now };
+      const storeOptions = { maxBytes: share, maxEntryBytes: settings.largestObject + ENTRY_HEADER_ALLOWANCE, now: options.now };
       const store: CacheStore =
         settings.store === 'disk' && settings.dir !== undefined ? new DiskStore(join(settings.dir, door), storeOptions) : new MemoryStore(storeOptions);
       const redis = settings.redis;

@@ -17,13 +17,14 @@ import type { Logger } from '../core/log.js';
 import { SAFE_METHODS, type Reply, type UpstreamFetch } from '../core/messages.js';
 import { BackgroundRevalidations } from './background-revalidation.js';
 import { cacheKeyFromUrl } from './cache-key.js';
+import { UseCounter } from './cache-rule.js';
 import { Collapser } from './collapse.js';
 import type { CacheContext } from './context.js';
 import { forwardUnsafe } from './invalidate.js';
 import type { LocalTier } from './local-tier.js';
 import { Lookup } from './lookup.js';
 import { forwardUncached } from './pass-through.js';
-import { type PolicyOptions, requestDirectives } from './shared-cache-policy.js';
+import { type PolicyOptions, type RequestDirectives, requestDirectives } from './shared-cache-policy.js';
 import type { CacheEngine, CacheRequest, CacheStats } from './types.js';
 import type { SharedTier } from './shared-tier.js';
 import { UncacheableMemo } from './uncacheable-memo.js';
@@ -48,6 +49,12 @@ export interface HttpCacheOptions {
   readonly onInvalidate?: (url: string) => void;
 }
 
+/** A client's reload (no-cache, max-age=0) taken out, for a rule with ignore_client_no_cache (Squid's ignore-reload). */
+function withoutReload(directives: RequestDirectives): RequestDirectives {
+  if (!directives.noCache && directives.maxAge !== 0) return directives;
+  return { ...directives, noCache: false, maxAge: directives.maxAge === 0 ? undefined : directives.maxAge };
+}
+
 /** How long requests for a URL whose response could not be stored skip request collapsing (Varnish: 120 s). */
 const UNCACHEABLE_MEMO_MS = 30_000;
 const UNCACHEABLE_MEMO_ENTRIES = 10_000;
@@ -70,6 +77,7 @@ export class HttpCache implements CacheEngine {
       collapser: new Collapser(options.collapseTimeoutMs ?? 10_000),
       uncacheable: new UncacheableMemo(UNCACHEABLE_MEMO_MS, UNCACHEABLE_MEMO_ENTRIES, now),
       counters: { hits: 0, misses: 0, stores: 0 },
+      uses: new UseCounter(),
       onInvalidate: options.onInvalidate,
     };
     this.lookup = new Lookup(this.ctx, new BackgroundRevalidations(this.ctx));
@@ -89,9 +97,12 @@ export class HttpCache implements CacheEngine {
    */
   handle(req: CacheRequest, fetch: UpstreamFetch): Reply | Promise<Reply> {
     const method = req.method;
+    const rule = req.rules?.[0];
+    if (rule?.bypass) return forwardUncached(fetch, 'bypass', rule.detail);
     if (method === 'GET' || method === 'HEAD') {
       try {
-        return this.lookup.lookup(req, fetch, requestDirectives(req.headers), true);
+        const directives = requestDirectives(req.headers);
+        return this.lookup.lookup(req, fetch, rule?.ignoreClientNoCache ? withoutReload(directives) : directives, true);
       } catch (err) {
         return Promise.reject(err);
       }

@@ -11,6 +11,7 @@ import { releaseLeader, type Leader } from './collapse.js';
 import type { CacheContext } from './context.js';
 import { passThrough, withCacheStatus } from './pass-through.js';
 import { decideStorage, type RequestDirectives, type StorageDecision, ttlSeconds } from './shared-cache-policy.js';
+import { ruleForStatus } from './cache-rule.js';
 import { newStoredResponse, type StoredResponse } from './stored-response.js';
 import type { CacheRequest } from './types.js';
 
@@ -54,19 +55,17 @@ export function relayAndStore(
   leader: Leader | null,
   replacing: StoredResponse | null,
 ): Reply {
-  const decision = decideStorage(
-    { method: req.method, status: res.status, requestHeaders: req.headers, request: directives, headers: res.headers, rawHeaders: res.rawHeaders, requestTime, responseTime },
-    ctx.policy,
-  );
+  const decision = decideResponse(ctx, req, directives, res, requestTime, responseTime);
   let detail: string | undefined;
   if (!decision.store) detail = req.method === 'HEAD' ? undefined : decision.detail;
   else if (ERROR_STATUSES.has(res.status) && replacing !== null && !ERROR_STATUSES.has(replacing.status)) detail = 'error-kept-stored';
+  else if (decision.rule !== null && decision.rule.minUses > 1 && ctx.uses.count(req.url) < decision.rule.minUses) detail = decision.rule.detail;
   if (!decision.store && req.method === 'GET') ctx.uncacheable.mark(req.url);
   if (!decision.store || detail !== undefined) {
     releaseLeader(leader);
     return passThrough(res, cacheStatus({ fwd, fwdStatus: res.status, detail }), 'miss');
   }
-  const recorder = new BodyRecorder(res.body, ctx.maxObjectSize, async (body) => {
+  const recorder = new BodyRecorder(res.body, decision.rule?.maxObjectSize ?? ctx.maxObjectSize, async (body) => {
     let sharedWrite: Promise<unknown> | undefined;
     try {
       if (body !== null) sharedWrite = (await storeResponse(ctx, req, res, body, decision)).shared;
@@ -74,8 +73,24 @@ export function relayAndStore(
       releaseLeader(leader, sharedWrite);
     }
   });
-  const status = cacheStatus({ fwd, fwdStatus: res.status, stored: true, ttl: ttlSeconds(decision.info, responseTime) });
+  const status = cacheStatus({ fwd, fwdStatus: res.status, stored: true, ttl: ttlSeconds(decision.info, responseTime), detail: decision.rule?.detail });
   return { status: res.status, statusMessage: res.statusMessage, rawHeaders: [...res.rawHeaders, 'Cache-Status', status], body: recorder, cacheResult: 'miss' };
+}
+
+/** Whether (and how) a response may be stored: RFC 9111, with the operator's rule for its status. */
+export function decideResponse(
+  ctx: CacheContext,
+  req: CacheRequest,
+  directives: RequestDirectives,
+  res: UpstreamResponse,
+  requestTime: number,
+  responseTime: number,
+): StorageDecision {
+  return decideStorage(
+    { method: req.method, status: res.status, requestHeaders: req.headers, request: directives, headers: res.headers, rawHeaders: res.rawHeaders, requestTime, responseTime },
+    ctx.policy,
+    req.rules === undefined ? null : ruleForStatus(req.rules, res.status),
+  );
 }
 
 /** Reads a whole response (no client waits for it: background revalidation) and stores it when it may. */
@@ -84,7 +99,7 @@ export async function storeInBackground(ctx: CacheContext, req: CacheRequest, re
     discard(res.body);
     return;
   }
-  const body = await readBody(res, ctx.maxObjectSize);
+  const body = await readBody(res, decision.rule?.maxObjectSize ?? ctx.maxObjectSize);
   if (body !== null) await storeResponse(ctx, req, res, body, decision);
 }
 

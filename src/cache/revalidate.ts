@@ -9,6 +9,7 @@ import type { Reply, UpstreamFetch, UpstreamResponse } from '../core/messages.js
 import { discard } from '../core/streams.js';
 import { cacheStatus, type ForwardReason } from './cache-status.js';
 import { parseEntityTag, strongMatch, validationHeaders, validatorsIdentify } from './conditional-request.js';
+import { ruleForStatus } from './cache-rule.js';
 import { releaseLeader } from './collapse.js';
 import type { CacheContext } from './context.js';
 import { ERROR_STATUSES, fetchAndFill, relayAndStore } from './fill.js';
@@ -116,7 +117,8 @@ export function freshenEntry(
   requestTime: number,
   responseTime: number,
 ): ReturnType<typeof freshen> {
-  return freshen({ entry, update, requestHeaders: req.headers, request: directives, requestTime, responseTime, tagHeader: ctx.tagHeader }, ctx.policy);
+  const rule = req.rules === undefined ? null : ruleForStatus(req.rules, entry.status);
+  return freshen({ entry, update, requestHeaders: req.headers, request: directives, requestTime, responseTime, tagHeader: ctx.tagHeader, rule }, ctx.policy);
 }
 
 /** Keeps a freshened entry (in both tiers), or drops the old one when it may no longer be stored. */

@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { CacheDirectives, MAX_DELTA_SECONDS, parseCacheControl, parseTargetedCacheControl } from './cache-control.js';
 import { firstValue } from '../core/header-list.js';
 import { parseHttpDate } from './http-date.js';
+import { defaultTtlFor, type CacheRule } from './cache-rule.js';
 import { parseVary, type VaryNames } from './vary.js';
 
 export interface PolicyOptions {
@@ -96,8 +97,11 @@ interface FreshnessInput {
   readonly responseTime: number;
 }
 
-/** Computes the freshness of a response as received (or as freshened by a 304/HEAD). */
-export function computeFreshness(input: FreshnessInput, options: PolicyOptions): FreshnessInfo {
+/**
+ * Computes the freshness of a response as received (or as freshened by a 304/HEAD). An operator's rule
+ * gives a lifetime to a response that carries none (instead of the heuristic), and clamps any lifetime.
+ */
+export function computeFreshness(input: FreshnessInput, options: PolicyOptions, rule: CacheRule | null = null): FreshnessInfo {
   const { headers, cc, requestTime, responseTime } = input;
   const parsedDate = parseHttpDate(firstValue(headers.date));
   const date = parsedDate ?? responseTime;
@@ -118,12 +122,18 @@ export function computeFreshness(input: FreshnessInput, options: PolicyOptions):
   } else if (headers.expires !== undefined) {
     const expires = parseHttpDate(firstValue(headers.expires));
     lifetime = expires === null ? 0 : Math.max(0, expires - date);
+  } else if (rule !== null && defaultTtlFor(rule, input.status) !== null) {
+    lifetime = defaultTtlFor(rule, input.status)!;
   } else if (HEURISTICALLY_CACHEABLE.has(input.status) || cc.has('public')) {
     const lastModified = parseHttpDate(lastModifiedRaw);
     if (lastModified !== null && lastModified < date) {
       lifetime = Math.min(options.heuristicMaxMs, Math.floor((date - lastModified) / 10));
       heuristic = true;
     }
+  }
+  if (rule !== null) {
+    if (rule.minTtlMs !== null && lifetime < rule.minTtlMs) lifetime = rule.minTtlMs;
+    if (rule.maxTtlMs !== null && lifetime > rule.maxTtlMs) lifetime = rule.maxTtlMs;
   }
 
   const noCache = cc.has('no-cache') && cc.fieldNames('no-cache') === null;
@@ -166,6 +176,8 @@ export type StorageDecision =
       readonly vary: readonly string[];
       /** Lower-case fields to leave out of the stored copy (Set-Cookie, `private="…"`, `no-cache="…"`). */
       readonly omit: ReadonlySet<string>;
+      /** The operator's rule that applied to this response (named in Cache-Status), or null. */
+      readonly rule: CacheRule | null;
     };
 
 export interface StorageInput {
@@ -179,8 +191,11 @@ export interface StorageInput {
   readonly responseTime: number;
 }
 
-/** Decides whether a response to a GET may be stored by this shared cache, and how. */
-export function decideStorage(input: StorageInput, options: PolicyOptions): StorageDecision {
+/**
+ * Decides whether a response to a GET may be stored by this shared cache, and how. `rule` is the
+ * operator's rule for this response (cache-rule.ts): its TTLs, and what it says to store anyway.
+ */
+export function decideStorage(input: StorageInput, options: PolicyOptions, rule: CacheRule | null = null): StorageDecision {
   const { status, headers } = input;
   if (input.method !== 'GET') return { store: false, detail: 'method' };
   if (status < 200) return { store: false, detail: 'interim' };
@@ -197,7 +212,7 @@ export function decideStorage(input: StorageInput, options: PolicyOptions): Stor
 
   const omit = new Set<string>(NEVER_STORED);
   const privateFields = cc.fieldNames('private');
-  if (privateFields === null) return { store: false, detail: 'private' };
+  if (privateFields === null && rule?.cachePrivate !== true) return { store: false, detail: 'private' };
   if (privateFields) for (const f of privateFields) omit.add(f);
   const noCacheFields = cc.fieldNames('no-cache');
   if (noCacheFields) for (const f of noCacheFields) omit.add(f);
@@ -211,20 +226,23 @@ export function decideStorage(input: StorageInput, options: PolicyOptions): Stor
   if (vary === '*') return { store: false, detail: 'vary-star' };
 
   const explicit = cc.has('s-maxage') || cc.has('max-age') || headers.expires !== undefined;
-  if (!explicit && !isPublic && !HEURISTICALLY_CACHEABLE.has(status)) return { store: false, detail: 'no-freshness' };
+  const ruleTtl = rule === null || explicit ? null : defaultTtlFor(rule, status);
+  if (!explicit && !isPublic && !HEURISTICALLY_CACHEABLE.has(status) && ruleTtl === null) return { store: false, detail: 'no-freshness' };
 
   const contentLength = firstValue(headers['content-length']);
-  if (contentLength !== undefined && Number(contentLength) > options.maxObjectSize) return { store: false, detail: 'too-big' };
+  if (contentLength !== undefined && Number(contentLength) > (rule?.maxObjectSize ?? options.maxObjectSize)) return { store: false, detail: 'too-big' };
 
   // A Set-Cookie is for one client: unless the origin says the response is public (or names
   // Set-Cookie in private="…" / no-cache="…", asking for it to be left out), the response is not shared.
-  if (headers['set-cookie'] !== undefined && !isPublic && !(privateFields?.includes('set-cookie') || noCacheFields?.includes('set-cookie'))) {
+  // (A rule's cache_set_cookie stores it anyway; Set-Cookie is never part of a stored response.)
+  if (headers['set-cookie'] !== undefined && !isPublic && !(privateFields?.includes('set-cookie') || noCacheFields?.includes('set-cookie')) && rule?.cacheSetCookie !== true) {
     return { store: false, detail: 'set-cookie' };
   }
 
   const info = computeFreshness(
     { status, headers, rawHeaders: input.rawHeaders, cc, requestTime: input.requestTime, responseTime: input.responseTime },
     options,
+    rule,
   );
   const validator = hasValidator(info);
   if (info.alwaysRevalidate && !validator) return { store: false, detail: 'no-cache' };
@@ -232,7 +250,8 @@ export function decideStorage(input: StorageInput, options: PolicyOptions): Stor
   if (freshFor <= 0 && !validator && (info.noStale || (info.staleIfError <= -freshFor && info.staleWhileRevalidate <= -freshFor))) {
     return { store: false, detail: 'no-freshness' };
   }
-  return { store: true, info, vary, omit };
+  const keyed = rule === null || rule.keyFields.length === 0 ? vary : [...vary, ...rule.keyFields.filter((f) => !vary.includes(f))];
+  return { store: true, info, vary: keyed, omit, rule };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { headersFromRaw } from '../core/hop-by-hop.js';
+import type { CacheRule } from './cache-rule.js';
 import { headerBytes } from '../core/header-list.js';
 import { decideStorage, type FreshnessInfo, hasValidator, type PolicyOptions, type RequestDirectives } from './shared-cache-policy.js';
 import { selectingValues, variantKey } from './vary.js';
@@ -152,6 +153,8 @@ export interface FreshenInput {
   readonly requestTime: number;
   readonly responseTime: number;
   readonly tagHeader: string;
+  /** The operator's rule for this response's status (its TTLs apply again), or null. */
+  readonly rule: CacheRule | null;
 }
 
 /**
@@ -177,6 +180,7 @@ export function freshen(input: FreshenInput, options: PolicyOptions): { entry: S
       responseTime: input.responseTime,
     },
     { ...options, maxObjectSize: Number.POSITIVE_INFINITY },
+    input.rule,
   );
   let info: FreshnessInfo;
   if (decision.store) {

@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Reply, UpstreamFetch } from '../core/messages.js';
+import type { CacheRule } from './cache-rule.js';
 import type { SharedTierState } from './shared-tier.js';
 
 export interface CacheRequest {
@@ -17,6 +18,8 @@ export interface CacheRequest {
   readonly url: string;
   /** The client's request headers (lower-case names, as Node parses them). */
   readonly headers: IncomingHttpHeaders;
+  /** The operator's cache rules whose request conditions match, in order (cache-rule.ts); none by default. */
+  readonly rules?: readonly CacheRule[];
 }
 
 export interface CacheStats {

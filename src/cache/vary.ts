@@ -4,6 +4,7 @@
  * commas removed, case folded for fields whose values are case-insensitive).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { cookieValue } from '../core/header-list.js';
 
 /** The lower-case field names a response varies on, in order and without duplicates; '*' when it varies on everything. */
 export type VaryNames = readonly string[] | '*';
@@ -36,10 +37,15 @@ const AROUND_PARAM = /[ \t]*([;=])[ \t]*/g;
 const RUNS_OF_WS = /[ \t]+/g;
 const QVALUE = /;q=([0-9.]+)/;
 
-/** The normalised value of one selecting header in a request; null when the request lacks it. */
+/**
+ * The normalised value of one selecting header in a request; null when the request lacks it. A name
+ * `cookie:NAME` (an operator's key rule, see cache-rule.ts) selects on one cookie's value.
+ */
 export function selectingValue(name: string, headers: IncomingHttpHeaders): string | null {
+  if (name.startsWith('cookie:')) return headers.cookie === undefined ? null : cookieValue(headers.cookie, name.slice(7));
   const raw = headers[name];
   if (raw === undefined) return null;
+  if (name === 'accept-encoding') return encodingBucket(Array.isArray(raw) ? raw.join(',') : raw);
   let value = Array.isArray(raw) ? raw.join(',') : raw;
   if (value.indexOf(',') >= 0) value = value.replace(AROUND_COMMA, ',');
   value = value.trim();
@@ -47,6 +53,29 @@ export function selectingValue(name: string, headers: IncomingHttpHeaders): stri
   if (!CASE_INSENSITIVE.has(name)) return value;
   value = value.toLowerCase();
   return UNORDERED_PREFERENCES.has(name) && value.indexOf(',') >= 0 ? sortPreferences(value) : value;
+}
+
+/** Content codings a response may come in that tell clients apart (others are ignored). */
+const KNOWN_CODINGS = ['br', 'deflate', 'gzip', 'zstd'] as const;
+
+/**
+ * Accept-Encoding reduced to the set of known codings the client accepts (`br,gzip`, `gzip`, '' for
+ * none): browsers send these in many spellings and orders, and a response fit for one client is fit for
+ * every client that accepts the same codings. Two clients that accept different sets never share.
+ */
+export function encodingBucket(value: string): string {
+  let star: boolean | null = null;
+  const accepted = new Map<string, boolean>();
+  for (const member of value.toLowerCase().split(',')) {
+    const [coding = '', ...params] = member.split(';').map((p) => p.trim());
+    if (coding === '') continue;
+    const q = params.find((p) => p.startsWith('q='));
+    const ok = q === undefined || Number(q.slice(2)) > 0;
+    const name = coding === 'x-gzip' ? 'gzip' : coding;
+    if (name === '*') star = ok;
+    else accepted.set(name, ok);
+  }
+  return KNOWN_CODINGS.filter((c) => accepted.get(c) ?? star === true).join(',');
 }
 
 /** `en, de;q=0.5, fr` → `en,fr,de;q=0.5`: highest qvalue first, then alphabetical. */

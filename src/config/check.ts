@@ -14,6 +14,7 @@ import { createSecureContext } from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import { ProxyAuthenticator } from '../forward/proxy-auth.js';
 import { RuleSet, type RuleWarning } from '../policy/rules.js';
+import { doorCacheRules } from './cache-rules.js';
 import { ConfigError } from './errors.js';
 import type { Config } from './schema.js';
 import { formatAddress, type ListenAddress } from './units.js';
@@ -83,6 +84,8 @@ export function checkConfig(config: Config, source?: string, options: CheckOptio
     const problem = writableFileProblem(accessFile);
     if (problem) problems.push(`log.access.file: expected a file Portico can append to, got "${accessFile}" (${problem})`);
   }
+  // Every cache rule's patterns compile (errors name cache.rules[i]).
+  if (config.cache.rules.length > 0) collect(() => [doorCacheRules(config.cache.rules, 'reverse'), doorCacheRules(config.cache.rules, 'forward')]);
   problems.push(...listenerClashes(config));
 
   const prefix = source ? `${source}: ` : '';

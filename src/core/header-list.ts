@@ -38,3 +38,13 @@ export function headerBytes(raw: readonly string[]): number {
   for (const s of raw) n += Buffer.byteLength(s) + 8;
   return n;
 }
+
+/** The value of cookie `name` in a Cookie header, or null. */
+export function cookieValue(header: string, name: string): string | null {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return null;
+}

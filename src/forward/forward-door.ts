@@ -69,13 +69,16 @@ export class ForwardDoor implements Door<ForwardDestination> {
   }
 
   ruleRequest(session: Session, dest: ForwardDestination): RuleRequest {
+    const headers = session.req.headers;
     return {
       host: dest.hostname,
       port: dest.port,
       method: session.method,
       clientAddress: session.clientAddress,
-      userAgent: session.req.headers['user-agent'],
+      userAgent: headers['user-agent'],
       user: session.user,
+      path: dest.kind === 'http' ? dest.target.path : undefined,
+      headers,
     };
   }
 

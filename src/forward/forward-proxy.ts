@@ -8,12 +8,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { cacheKeyUrl } from '../cache/cache-key.js';
+import { cacheKeyUrl, keyedPath } from '../cache/cache-key.js';
+import { NO_RULES } from '../cache/cache-rule.js';
 import type { CacheEngine } from '../cache/types.js';
 import type { ForwardConfig } from '../config/schema.js';
 import { ProxyError } from '../core/errors.js';
 import type { Timeouts } from '../core/messages.js';
 import { admitBody, type RequestGuard } from '../pipeline/admission.js';
+import { NO_CACHE_RULES, type DoorCacheRules } from '../pipeline/cache-rules.js';
 import { exchange } from '../pipeline/http-exchange.js';
 import { localPage } from '../pipeline/pages.js';
 import { runPhases } from '../pipeline/runner.js';
@@ -32,6 +34,8 @@ import { Tunnel } from './tunnel.js';
 export interface ForwardProxyOptions {
   readonly config: ForwardConfig;
   readonly cache: CacheEngine | null;
+  /** The operator's cache rules for this door (none by default). */
+  readonly cacheRules?: DoorCacheRules;
   readonly sink: SessionSink;
   /** Admission check: malformed requests, size limits, rate limit (the runtime builds it from `limits`). */
   readonly admission: RequestGuard;
@@ -65,6 +69,7 @@ export class ForwardProxy {
   readonly guard: DestinationGuard;
   private readonly config: ForwardConfig;
   private readonly cache: CacheEngine | null;
+  private readonly cacheRules: DoorCacheRules;
   private readonly sink: SessionSink;
   private readonly timeouts: Timeouts;
   private readonly originCallSettings: OriginCallSettings;
@@ -80,6 +85,7 @@ export class ForwardProxy {
     const log = options.sink.log;
     this.config = config;
     this.cache = options.cache;
+    this.cacheRules = options.cacheRules ?? NO_CACHE_RULES;
     this.sink = options.sink;
     this.rules = new RuleSet(config.rules, { keyPath: 'forward.rules', readFile: options.readFile, now: options.now });
     for (const w of this.rules.warnings) log.warn({ key: w.key }, w.message);
@@ -171,8 +177,9 @@ export class ForwardProxy {
       return;
     }
     const call = new OriginCall(this.originCallSettings, session, target, upstream, maxForwards);
-    const cacheKey = this.cache === null ? null : cacheKeyUrl(target.scheme, target.authority, target.path);
-    exchange(session, this.cache, cacheKey, call.fetch);
+    const rules = this.cache !== null && this.cacheRules.size > 0 ? this.cacheRules.match(this.door.ruleRequest(session, dest)) : NO_RULES;
+    const cacheKey = this.cache === null ? null : cacheKeyUrl(target.scheme, target.authority, keyedPath(target.path, rules[0]?.query ?? null));
+    exchange(session, this.cache, cacheKey, call.fetch, undefined, rules);
   };
 
   /** The proxy phase of a CONNECT: a tunnel to the target, within forward.max_tunnels. */

@@ -10,6 +10,7 @@
  * never a short response passed off as complete.
  */
 import type { Readable } from 'node:stream';
+import { NO_RULES, type CacheRule } from '../cache/cache-rule.js';
 import type { CacheEngine } from '../cache/types.js';
 import { asProxyError, ProxyError } from '../core/errors.js';
 import type { Reply, UpstreamFetch, UpstreamResponse } from '../core/messages.js';
@@ -23,12 +24,23 @@ export interface ExchangeHooks {
 
 export const NO_HOOKS: ExchangeHooks = {};
 
-export function exchange(session: HttpSession, cache: CacheEngine | null, cacheKey: string | null, fetch: UpstreamFetch, hooks: ExchangeHooks = NO_HOOKS): void {
+/**
+ * Answers the request through `cache` under `cacheKey` (with the operator's cache `rules` it meets), or
+ * straight from the upstream when either is null.
+ */
+export function exchange(
+  session: HttpSession,
+  cache: CacheEngine | null,
+  cacheKey: string | null,
+  fetch: UpstreamFetch,
+  hooks: ExchangeHooks = NO_HOOKS,
+  rules: readonly CacheRule[] = NO_RULES,
+): void {
   let answer: Reply | Promise<Reply>;
   try {
     answer =
       cache !== null && cacheKey !== null
-        ? cache.handle({ method: session.method, url: cacheKey, headers: session.req.headers }, fetch)
+        ? cache.handle({ method: session.method, url: cacheKey, headers: session.req.headers, rules }, fetch)
         : fromUpstream(fetch);
   } catch (err) {
     answer = Promise.reject(err);

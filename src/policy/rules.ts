@@ -11,6 +11,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/errors.js';
+import { cookieValue } from '../core/header-list.js';
 import { CidrList } from './cidr-list.js';
 import { HostMatcher } from './host-matcher.js';
 import { parseHostsList } from './hosts-file.js';
@@ -35,6 +36,8 @@ export interface RuleSpec {
   readonly path?: readonly string[] | undefined;
   /** Header name → case-insensitive regex its value must match (a missing header does not match). */
   readonly header?: Readonly<Record<string, string>> | undefined;
+  /** Cookie name → regex its value must match (a missing cookie does not match). */
+  readonly cookie?: Readonly<Record<string, string>> | undefined;
 }
 
 /** What a rule is checked against. `host` must be normalised (lower case, no brackets, no trailing dot). */
@@ -89,12 +92,22 @@ interface CompiledRule {
   readonly days: number;
   readonly paths: PathMatcher | null;
   readonly headers: readonly (readonly [string, RegExp])[] | null;
+  readonly cookies: readonly (readonly [string, RegExp])[] | null;
 }
 
 /** Path conditions: plain prefixes, or `/regex/` patterns. */
 interface PathMatcher {
   readonly prefixes: readonly string[];
   readonly patterns: readonly RegExp[];
+}
+
+/**
+ * A path condition is a regular expression when it is written between slashes AND uses regex syntax
+ * (`/\.deb$/`, `/^\/api\/v[0-9]+\//`); otherwise it is a prefix, slashes included (`/admin/`,
+ * `/static/v1/`), so that the common prefix written with a closing slash never becomes a substring match.
+ */
+function isPathPattern(p: string): boolean {
+  return p.length > 2 && p.startsWith('/') && p.endsWith('/') && /[\\^$*+?()[\]{}|]/.test(p.slice(1, -1));
 }
 
 function matchesPath(m: PathMatcher, path: string): boolean {
@@ -108,6 +121,16 @@ function matchesHeaders(conditions: readonly (readonly [string, RegExp])[], head
   for (const [name, re] of conditions) {
     const value = headers[name];
     if (value === undefined || !re.test(Array.isArray(value) ? value.join(', ') : value)) return false;
+  }
+  return true;
+}
+
+function matchesCookies(conditions: readonly (readonly [string, RegExp])[], headers: IncomingHttpHeaders | undefined): boolean {
+  const header = headers?.cookie;
+  if (header === undefined) return false;
+  for (const [name, re] of conditions) {
+    const value = cookieValue(header, name);
+    if (value === null || !re.test(value)) return false;
   }
   return true;
 }
@@ -150,21 +173,38 @@ export class RuleSet {
       minute = now.getHours() * 60 + now.getMinutes();
       day = now.getDay();
     }
-    for (const rule of this.rules) {
-      if (rule.ports !== null && !rule.ports.has(req.port)) continue;
-      if (rule.methods !== null && !rule.methods.has(req.method)) continue;
-      if (rule.clients !== null && !rule.clients.has(req.clientAddress)) continue;
-      if (rule.users !== null && (req.user === undefined || !rule.users.has(req.user))) continue;
-      if (rule.days !== 0 && !onDay(rule.days, day)) continue;
-      if (rule.window !== null && !inTimeWindow(rule.window, minute)) continue;
-      if (rule.hosts !== null && !rule.hosts.matches(req.host)) continue;
-      if (rule.userAgent !== null && (req.userAgent === undefined || !rule.userAgent.test(req.userAgent))) continue;
-      if (rule.paths !== null && (req.path === undefined || !matchesPath(rule.paths, req.path))) continue;
-      if (rule.headers !== null && !matchesHeaders(rule.headers, req.headers)) continue;
-      return rule.verdict;
-    }
+    for (const rule of this.rules) if (matches(rule, req, minute, day)) return rule.verdict;
     return null;
   }
+
+  /** The indexes of every rule that matches, in order (for lists where later rules may still apply). */
+  matching(req: RuleRequest): number[] {
+    const [minute, day] = this.clock();
+    const out: number[] = [];
+    for (const rule of this.rules) if (matches(rule, req, minute, day)) out.push(rule.verdict.index);
+    return out;
+  }
+
+  private clock(): [minute: number, day: number] {
+    if (!this.needsClock) return [-1, -1];
+    const now = this.now();
+    return [now.getHours() * 60 + now.getMinutes(), now.getDay()];
+  }
+}
+
+function matches(rule: CompiledRule, req: RuleRequest, minute: number, day: number): boolean {
+  if (rule.ports !== null && !rule.ports.has(req.port)) return false;
+  if (rule.methods !== null && !rule.methods.has(req.method)) return false;
+  if (rule.clients !== null && !rule.clients.has(req.clientAddress)) return false;
+  if (rule.users !== null && (req.user === undefined || !rule.users.has(req.user))) return false;
+  if (rule.days !== 0 && !onDay(rule.days, day)) return false;
+  if (rule.window !== null && !inTimeWindow(rule.window, minute)) return false;
+  if (rule.hosts !== null && !rule.hosts.matches(req.host)) return false;
+  if (rule.userAgent !== null && (req.userAgent === undefined || !rule.userAgent.test(req.userAgent))) return false;
+  if (rule.paths !== null && (req.path === undefined || !matchesPath(rule.paths, req.path))) return false;
+  if (rule.headers !== null && !matchesHeaders(rule.headers, req.headers)) return false;
+  if (rule.cookies !== null && !matchesCookies(rule.cookies, req.headers)) return false;
+  return true;
 }
 
 function compileRule(
@@ -233,7 +273,7 @@ function compileRule(
     const patterns: RegExp[] = [];
     spec.path.forEach((p, i) => {
       const where = `${key}.path${spec.path!.length > 1 ? `[${i}]` : ''}`;
-      if (p.length > 2 && p.startsWith('/') && p.endsWith('/') && p !== '/') {
+      if (isPathPattern(p)) {
         const re = compileRegex(p.slice(1, -1), '');
         if (re) patterns.push(re);
         else problems.push(`${where}: expected a valid regular expression, got "${p}"`);
@@ -251,6 +291,15 @@ function compileRule(
       else problems.push(`${key}.header.${name}: expected a valid regular expression, got "${pattern}"`);
     }
   }
+  let cookies: (readonly [string, RegExp])[] | null = null;
+  if (spec.cookie !== undefined) {
+    cookies = [];
+    for (const [name, pattern] of Object.entries(spec.cookie)) {
+      const re = compileRegex(pattern, '');
+      if (re) cookies.push([name, re]);
+      else problems.push(`${key}.cookie.${name}: expected a valid regular expression, got "${pattern}"`);
+    }
+  }
   if (problems.length > before) return null;
   const name = spec.name;
   return {
@@ -265,6 +314,7 @@ function compileRule(
     days,
     paths,
     headers,
+    cookies,
   };
 }
 

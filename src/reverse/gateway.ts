@@ -7,12 +7,14 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../balance/backend.js';
-import { cacheKeyUrl } from '../cache/cache-key.js';
+import { cacheKeyUrl, keyedPath } from '../cache/cache-key.js';
+import { NO_RULES } from '../cache/cache-rule.js';
 import type { CacheEngine } from '../cache/types.js';
 import { ProxyError } from '../core/errors.js';
 import { endToEndRequestHeaders } from '../core/hop-by-hop.js';
 import type { Reply, UpstreamOverrides, UpstreamResponse } from '../core/messages.js';
 import { admitBody, requestBody } from '../pipeline/admission.js';
+import type { DoorCacheRules } from '../pipeline/cache-rules.js';
 import { exchange, NO_HOOKS, type ExchangeHooks } from '../pipeline/http-exchange.js';
 import { runPhases } from '../pipeline/runner.js';
 import { HttpSession, SocketSession, type Session, type SessionSink } from '../pipeline/session.js';
@@ -27,6 +29,8 @@ export interface ReverseGatewayOptions {
   readonly door: ReverseDoor;
   readonly trustedProxies: CidrList;
   readonly cache: CacheEngine | null;
+  /** The operator's cache rules for this door. */
+  readonly cacheRules: DoorCacheRules;
   readonly sink: SessionSink;
 }
 
@@ -34,12 +38,14 @@ export class ReverseGateway {
   readonly door: ReverseDoor;
   private readonly trustedProxies: CidrList;
   private readonly cache: CacheEngine | null;
+  private readonly cacheRules: DoorCacheRules;
   private readonly sink: SessionSink;
 
   constructor(options: ReverseGatewayOptions) {
     this.door = options.door;
     this.trustedProxies = options.trustedProxies;
     this.cache = options.cache;
+    this.cacheRules = options.cacheRules;
     this.sink = options.sink;
   }
 
@@ -66,9 +72,11 @@ export class ReverseGateway {
       session.refuse(tooBig);
       return;
     }
-    const cacheKey = this.cache !== null && route.cache && dest.host ? cacheKeyUrl(session.scheme, dest.host, dest.path) : null;
+    const cached = this.cache !== null && route.cache && dest.host !== undefined;
+    const rules = cached && this.cacheRules.size > 0 ? this.cacheRules.match(this.door.ruleRequest(session, dest)) : NO_RULES;
+    const cacheKey = cached ? cacheKeyUrl(session.scheme, dest.host!, keyedPath(dest.path, rules[0]?.query ?? null)) : null;
     const upstream = new UpstreamCall(this, session, dest);
-    exchange(session, this.cache, cacheKey, upstream.fetch, upstream.hooks);
+    exchange(session, this.cache, cacheKey, upstream.fetch, upstream.hooks, rules);
   };
 
   private readonly proxyUpgrade = (session: SocketSession, dest: ReverseDestination): void => {

@@ -59,6 +59,7 @@ export const scenarioConfig: CacheConfig = {
   heuristic_max: 86_400_000,
   tag_header: 'surrogate-key',
   targeted_fields: ['cdn-cache-control'],
+  rules: [],
 };
 
 function httpDate(now: number, deltaSeconds: number): string {
