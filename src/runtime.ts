@@ -181,6 +181,7 @@ export function doorCacheSettings(cache: CacheConfig): DoorCacheSettings {
     largestObject: Math.max(cache.max_object_size, ...cache.rules.map((r) => r.max_object_size ?? 0)),
     heuristicMaxMs: cache.heuristic_max,
     tagHeader: cache.tag_header,
+    quickAbort: cache.quick_abort,
     targetedFields: cache.targeted_fields,
   };
 }

@@ -27,6 +27,8 @@ export interface CacheContext {
   /** Lower-case name of the response header whose tags can be purged together. */
   readonly tagHeader: string;
   readonly maxObjectSize: number;
+  /** Fraction of a response after which it is finished into the cache when its client leaves (above 1: never). */
+  readonly quickAbort: number;
   readonly collapser: Collapser;
   readonly uncacheable: UncacheableMemo;
   readonly counters: CacheCounters;

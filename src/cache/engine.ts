@@ -33,6 +33,8 @@ import { UncacheableMemo } from './uncacheable-memo.js';
 export interface CacheSettings extends PolicyOptions {
   /** Response header whose space- or comma-separated tags can be purged together. */
   readonly tagHeader: string;
+  /** Fraction of a response after which it is finished into the cache when its client leaves (Squid's quick_abort_pct). */
+  readonly quickAbort: number;
 }
 
 export interface HttpCacheOptions {
@@ -74,6 +76,7 @@ export class HttpCache implements CacheEngine {
       policy: { targetedFields: settings.targetedFields.map((f) => f.toLowerCase()), heuristicMaxMs: settings.heuristicMaxMs, maxObjectSize: settings.maxObjectSize },
       tagHeader: settings.tagHeader.toLowerCase(),
       maxObjectSize: settings.maxObjectSize,
+      quickAbort: settings.quickAbort,
       collapser: new Collapser(options.collapseTimeoutMs ?? 10_000),
       uncacheable: new UncacheableMemo(UNCACHEABLE_MEMO_MS, UNCACHEABLE_MEMO_ENTRIES, now),
       counters: { hits: 0, misses: 0, stores: 0 },

@@ -3,6 +3,7 @@
  * kept, and stored only when the body arrived complete and the storage rules allow it. A response
  * that fails half-way is never stored and never replaces a good stored one.
  */
+import { firstValue } from '../core/header-list.js';
 import type { UpstreamOverrides, Reply, UpstreamFetch, UpstreamResponse } from '../core/messages.js';
 import { discard } from '../core/streams.js';
 import { BodyRecorder } from './body-recorder.js';
@@ -12,7 +13,7 @@ import type { CacheContext } from './context.js';
 import { passThrough, withCacheStatus } from './pass-through.js';
 import { decideStorage, type RequestDirectives, type StorageDecision, ttlSeconds } from './shared-cache-policy.js';
 import { ruleForStatus } from './cache-rule.js';
-import { newStoredResponse, type StoredResponse } from './stored-response.js';
+import { newStoredResponse, type StoredBody, type StoredResponse } from './stored-response.js';
 import type { CacheRequest } from './types.js';
 
 /** Statuses that count as an upstream error (stale-if-error, RFC 5861 §4; never replace a good entry). */
@@ -65,7 +66,15 @@ export function relayAndStore(
     releaseLeader(leader);
     return passThrough(res, cacheStatus({ fwd, fwdStatus: res.status, detail }), 'miss');
   }
-  const recorder = new BodyRecorder(res.body, decision.rule?.maxObjectSize ?? ctx.maxObjectSize, async (body) => {
+  const declared = firstValue(res.headers['content-length']);
+  const options = {
+    limit: decision.rule?.maxObjectSize ?? ctx.maxObjectSize,
+    // A store that keeps bodies in files is written as the body arrives: never held in memory.
+    writer: ctx.tier.store.openWrite?.() ?? null,
+    expectedLength: declared === undefined ? null : Number(declared),
+    quickAbort: ctx.quickAbort,
+  };
+  const recorder = new BodyRecorder(res.body, options, async (body) => {
     let sharedWrite: Promise<unknown> | undefined;
     try {
       if (body !== null) sharedWrite = (await storeResponse(ctx, req, res, body, decision)).shared;
@@ -74,7 +83,14 @@ export function relayAndStore(
     }
   });
   const status = cacheStatus({ fwd, fwdStatus: res.status, stored: true, ttl: ttlSeconds(decision.info, responseTime), detail: decision.rule?.detail });
-  return { status: res.status, statusMessage: res.statusMessage, rawHeaders: [...res.rawHeaders, 'Cache-Status', status], body: recorder, cacheResult: 'miss' };
+  return {
+    status: res.status,
+    statusMessage: res.statusMessage,
+    rawHeaders: [...res.rawHeaders, 'Cache-Status', status],
+    body: recorder,
+    cacheResult: 'miss',
+    abandon: () => recorder.abandon(),
+  };
 }
 
 /** Whether (and how) a response may be stored: RFC 9111, with the operator's rule for its status. */
@@ -112,7 +128,7 @@ export async function storeResponse(
   ctx: CacheContext,
   req: CacheRequest,
   res: UpstreamResponse,
-  body: Buffer,
+  body: StoredBody,
   decision: Extract<StorageDecision, { store: true }>,
 ): Promise<{ readonly shared: Promise<unknown> | undefined }> {
   const entry = newStoredResponse({

@@ -52,6 +52,7 @@ export class MemoryStore implements CacheStore {
   }
 
   async set(entry: StoredResponse): Promise<boolean> {
+    if (!Buffer.isBuffer(entry.body)) return false; // bodies in memory only
     this.lru.set(entry.key, entry);
     return this.lru.peek(entry.key) === entry;
   }

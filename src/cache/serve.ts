@@ -2,13 +2,15 @@
  * Replies made from a stored response: the response itself (HEAD without its body), a 304 to a client's
  * own conditional request, or a 206/416 to a Range request — each with Age and Cache-Status.
  */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { withoutFields } from '../core/header-list.js';
 import type { Reply } from '../core/messages.js';
 import { evaluateRange } from './byte-range.js';
 import { cacheStatus, type CacheStatusParams, type ForwardReason } from './cache-status.js';
 import { isConditional, notModified } from './conditional-request.js';
 import { currentAge } from './shared-cache-policy.js';
-import type { StoredResponse } from './stored-response.js';
+import type { StoredBody, StoredResponse } from './stored-response.js';
 import type { CacheRequest } from './types.js';
 
 /** Representation metadata left out of a 304 answered from cache (RFC 9110 §15.4.5). */
@@ -55,7 +57,7 @@ export function serveStored(req: CacheRequest, entry: StoredResponse, now: numbe
         'Age', age,
         'Cache-Status', cacheStatusValue,
       );
-      return { status: 206, statusMessage: 'Partial Content', rawHeaders: headers, body: entry.body.subarray(range.start, range.end + 1), cacheResult: result };
+      return { status: 206, statusMessage: 'Partial Content', rawHeaders: headers, body: bodyBytes(entry.body, range.start, range.end), cacheResult: result };
     }
     if (range.kind === 'unsatisfiable') {
       const headers = ['Content-Range', `bytes */${length}`, 'Content-Length', '0', 'Age', age, 'Cache-Status', cacheStatusValue];
@@ -66,7 +68,19 @@ export function serveStored(req: CacheRequest, entry: StoredResponse, now: numbe
   const headers = entry.rawHeaders.slice();
   appendCookies(headers, cookies);
   headers.push('Age', age, 'Cache-Status', cacheStatusValue);
-  return { status: entry.status, statusMessage: entry.statusMessage, rawHeaders: headers, body: head ? null : entry.body, cacheResult: result };
+  return { status: entry.status, statusMessage: entry.statusMessage, rawHeaders: headers, body: head ? null : bodyBytes(entry.body, 0, entry.body.length - 1), cacheResult: result };
+}
+
+/**
+ * Bytes `start`…`end` (inclusive) of a stored body: a slice of it in memory, or a stream read from its
+ * file (a disk store's large body: never read whole into memory).
+ */
+function bodyBytes(body: StoredBody, start: number, end: number): Buffer | Readable {
+  if (Buffer.isBuffer(body)) return start === 0 && end === body.length - 1 ? body : body.subarray(start, end + 1);
+  if (body.kind === 'writer') throw new Error('a body still being written is not served');
+  if (body.length === 0) return Buffer.alloc(0);
+  const stream = createReadStream(body.path, { start, end });
+  return stream;
 }
 
 function appendCookies(headers: string[], cookies: readonly string[] | undefined): void {

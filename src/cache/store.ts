@@ -9,7 +9,7 @@
  * (StoredResponse.size), evicts least recently used entries, refuses entries larger than its
  * per-entry bound, and drops entries past their expiresAt lazily on access and in a periodic sweep.
  */
-import type { StoredResponse } from './stored-response.js';
+import type { BodyWriter, StoredResponse } from './stored-response.js';
 
 export interface StoreStats {
   readonly entries: number;
@@ -50,8 +50,16 @@ export interface CacheStore {
    * entries in memory answers synchronously, so that a cache hit costs no promise and no microtask.
    */
   get(key: string): StoredResponse | undefined | Promise<StoredResponse | undefined>;
-  /** Stores (or replaces) an entry; false when it was refused (too big). */
+  /**
+   * Stores (or replaces) an entry; false when it was refused (too big, or a body it cannot keep). An
+   * entry whose body is this store's BodyWriter commits what was written.
+   */
   set(entry: StoredResponse): Promise<boolean>;
+  /**
+   * A store that keeps bodies in files writes a response's body as it arrives (so that a large one is
+   * never held in memory): the writer goes into the entry given to set(). Absent for memory stores.
+   */
+  openWrite?(): BodyWriter;
   /** Removes an entry; false when there was none. Not reported to the listener. */
   delete(key: string): Promise<boolean>;
   /** Called once, before any other call: the listener hears of every entry found and lost from then on. */

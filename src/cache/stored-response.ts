@@ -11,6 +11,29 @@ import { headerBytes } from '../core/header-list.js';
 import { decideStorage, type FreshnessInfo, hasValidator, type PolicyOptions, type RequestDirectives } from './shared-cache-policy.js';
 import { selectingValues, variantKey } from './vary.js';
 
+/** A body kept in a file of a disk store: large bodies are never read into memory, only streamed. */
+export interface FileBody {
+  readonly kind: 'file';
+  readonly path: string;
+  readonly length: number;
+}
+
+/**
+ * A body being written into a store as it arrives (a disk store's streaming write): handed to the
+ * store's set(), which commits it, once the response is complete.
+ */
+export interface BodyWriter {
+  readonly kind: 'writer';
+  /** Bytes written so far. */
+  readonly length: number;
+  /** Writes a chunk; a promise when the caller must wait before writing more (the disk is behind). */
+  write(chunk: Buffer): Promise<void> | null;
+  /** Gives up: nothing is stored, the partial file goes. */
+  abort(): void;
+}
+
+export type StoredBody = Buffer | FileBody | BodyWriter;
+
 export interface StoredResponse {
   /** `url` + "\n" + the secondary (Vary) key: unique per variant, and starts with the URL. */
   readonly key: string;
@@ -22,7 +45,8 @@ export interface StoredResponse {
   readonly status: number;
   readonly statusMessage: string;
   readonly rawHeaders: readonly string[];
-  readonly body: Buffer;
+  /** In memory, or (disk store, large bodies) in a file. */
+  readonly body: StoredBody;
   readonly tags: readonly string[];
   readonly info: FreshnessInfo;
   /** Lower-case fields never to store for this response (kept out again when headers are updated). */
@@ -32,6 +56,9 @@ export interface StoredResponse {
   /** Bytes counted against the store's bound: headers, body and bookkeeping. */
   readonly size: number;
 }
+
+/** A stored response whose body is in memory (the memory store's, and the shared tier's records). */
+export type InMemoryResponse = StoredResponse & { readonly body: Buffer };
 
 export const NEVER = Number.MAX_SAFE_INTEGER;
 
@@ -119,7 +146,7 @@ export interface NewEntryInput {
   readonly statusMessage: string;
   readonly rawHeaders: readonly string[];
   readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
+  readonly body: StoredBody;
   readonly info: FreshnessInfo;
   readonly vary: readonly string[];
   readonly omit: ReadonlySet<string>;

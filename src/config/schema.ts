@@ -283,6 +283,8 @@ const cache = z.strictObject({
   targeted_fields: z.array(text).default(['cdn-cache-control']),
   /** A tier shared by every worker and machine, on Redis or Valkey (src/cache/redis). */
   redis: redis.optional(),
+  /** Finish storing a response whose client left once this fraction of it has arrived (Squid's quick_abort_pct); 1 never. */
+  quick_abort: z.number(msg('a fraction between 0 and 1, like 0.9')).min(0, msg('a fraction between 0 and 1, like 0.9')).max(1, msg('a fraction between 0 and 1, like 0.9')).default(0.9),
   /** Operators' rules: TTLs, keys, bypass, overrides (first match wins). */
   rules: z.array(cacheRule, msg('a list of cache rules')).default([]),
 });

@@ -49,6 +49,11 @@ export interface Reply {
   readonly body: Buffer | Readable | null;
   /** For logs and metrics: 'hit' | 'stale' | 'miss' | 'revalidated' | 'bypass' | … (first token of the Cache-Status story). */
   readonly cacheResult: string;
+  /**
+   * Asked when the client goes away before a streamed body is relayed: true when the body must not be
+   * cut (it is being stored, and far enough along to finish into the cache); false to cut it.
+   */
+  readonly abandon?: (() => boolean) | undefined;
 }
 
 export interface Timeouts {

@@ -138,9 +138,9 @@ function streamWhenReady(session: HttpSession, reply: Reply, headers: string[], 
   body.once('close', () => {
     if (!body.readableEnded) onFailure();
   });
-  // The client leaving first cancels the upstream body.
+  // The client leaving first cancels the upstream body (unless it is being finished into the cache).
   res.once('close', () => {
-    if (!body.readableEnded) body.destroy();
+    if (!body.readableEnded && !(reply.abandon?.() ?? false)) body.destroy();
   });
 }
 

@@ -106,13 +106,12 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     this.relay?.on('error', ignore);
   }
 
-  /** Cancels the upstream request (the client went away). */
+  /**
+   * The client went away: a request still waiting for its response is cancelled. Once the response is
+   * handed over its body belongs to its reader, which cuts it (or, the cache, finishes it: quick_abort).
+   */
   cancel(): void {
-    if (this.responded) {
-      this.destroy();
-      return;
-    }
-    this.fail(new ProxyError('connection_reset', 'the client went away'));
+    if (!this.responded) this.fail(new ProxyError('connection_reset', 'the client went away'));
   }
 
   // --- undici's dispatch handler ---

@@ -5,8 +5,8 @@ import { BodyRecorder } from '../../src/cache/body-recorder.js';
 function setup(limit = 100) {
   const source = new PassThrough();
   let stored: Buffer | null | undefined;
-  const recorder = new BodyRecorder(source, limit, async (body) => {
-    stored = body;
+  const recorder = new BodyRecorder(source, { limit, writer: null, expectedLength: null, quickAbort: 2 }, async (body) => {
+    stored = body as Buffer | null;
   });
   const received: Buffer[] = [];
   recorder.on('data', (c: Buffer) => received.push(c));

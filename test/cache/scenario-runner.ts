@@ -60,6 +60,7 @@ export const scenarioConfig: CacheConfig = {
   tag_header: 'surrogate-key',
   targeted_fields: ['cdn-cache-control'],
   rules: [],
+  quick_abort: 0.9,
 };
 
 function httpDate(now: number, deltaSeconds: number): string {

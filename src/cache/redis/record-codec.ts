@@ -17,7 +17,7 @@
  * A change to the StoredResponse fields that older readers cannot take needs a new version number.
  */
 import { crc32 } from 'node:zlib';
-import type { StoredResponse } from '../stored-response.js';
+import type { InMemoryResponse, StoredResponse } from '../stored-response.js';
 
 const MAGIC = Buffer.from('PTC', 'latin1');
 export const RECORD_VERSION = 1;
@@ -26,10 +26,10 @@ const CRC_BYTES = 4;
 
 export type DecodeFailure = 'short' | 'magic' | 'version' | 'length' | 'checksum' | 'json' | 'shape';
 
-export type DecodeResult = { readonly ok: true; readonly entry: StoredResponse } | { readonly ok: false; readonly reason: DecodeFailure };
+export type DecodeResult = { readonly ok: true; readonly entry: InMemoryResponse } | { readonly ok: false; readonly reason: DecodeFailure };
 
-/** The record for an entry: one buffer, ready to be written as a Redis string value. */
-export function encodeRecord(entry: StoredResponse): Buffer {
+/** The record for an entry whose body is in memory: one buffer, ready to be written as a Redis string value. */
+export function encodeRecord(entry: InMemoryResponse): Buffer {
   const { body, ...rest } = entry;
   const meta = JSON.stringify({ ...rest, bodyLength: body.length });
   const metaLength = Buffer.byteLength(meta);

@@ -75,7 +75,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/log.js';
 import type { FillClaim, FillWait, PurgeKind, PurgeListener, PurgeNotice, PurgeResult, SharedTier, SharedTierState } from '../shared-tier.js';
-import { primaryKeyOf, type StoredResponse } from '../stored-response.js';
+import { primaryKeyOf, type InMemoryResponse, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
 import { isOutOfMemory, RedisLink, redisUrlProblem, type LinkStatus, type Reply } from './redis-link.js';
@@ -289,10 +289,11 @@ export class RedisTier implements SharedTier {
 
   /** Writes (or replaces) a variant. False when skipped: too big, no life left, down, full. Never rejects. */
   async store(entry: StoredResponse): Promise<boolean> {
-    if (!this.link.isUp() || entry.body.length > this.maxObjectBytes) return this.skip();
+    // Bodies kept in a disk store's files are large by definition: they stay local.
+    if (!this.link.isUp() || !Buffer.isBuffer(entry.body) || entry.body.length > this.maxObjectBytes) return this.skip();
     const ttl = redisTtlMs(entry, this.now(), this.keepRevalidatableMs);
     if (ttl < 1) return this.skip();
-    const record = encodeRecord(entry);
+    const record = encodeRecord(entry as InMemoryResponse);
     if (record.length > this.maxObjectBytes) return this.skip();
     const keys = [this.recordPrefix + entry.key, this.urlPrefix + entry.url];
     for (const tag of entry.tags) keys.push(this.tagPrefix + tag);

@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from '../../../src/core/log.js';
 import { RedisTier, type RedisTierOptions } from '../../../src/cache/redis/redis-tier.js';
 import type { SharedTierState as RedisTierState } from '../../../src/cache/shared-tier.js';
 import type { FreshnessInfo } from '../../../src/cache/shared-cache-policy.js';
-import { newStoredResponse, type StoredResponse } from '../../../src/cache/stored-response.js';
+import { newStoredResponse, type InMemoryResponse, type StoredResponse } from '../../../src/cache/stored-response.js';
 
 export interface EntryOptions {
   readonly body?: string | Buffer;
@@ -15,7 +15,7 @@ export interface EntryOptions {
   readonly staleIfErrorMs?: number;
 }
 
-export function entry(url: string, o: EntryOptions = {}): StoredResponse {
+export function entry(url: string, o: EntryOptions = {}): InMemoryResponse {
   const now = Date.now();
   const info: FreshnessInfo = {
     correctedInitialAge: 0,
@@ -37,7 +37,7 @@ export function entry(url: string, o: EntryOptions = {}): StoredResponse {
     headers['surrogate-key'] = o.tags;
   }
   if (o.language !== undefined) raw.push('Vary', 'Accept-Language');
-  return newStoredResponse({
+  const e = newStoredResponse({
     url,
     requestHeaders: o.language !== undefined ? { 'accept-language': o.language } : {},
     status: 200,
@@ -50,6 +50,7 @@ export function entry(url: string, o: EntryOptions = {}): StoredResponse {
     omit: new Set(),
     tagHeader: 'surrogate-key',
   });
+  return e as InMemoryResponse;
 }
 
 /** Tiers made by `make` are closed after each test. */
