@@ -20,13 +20,16 @@ import type { CidrList } from '../policy/cidr-list.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import { addForwardedHeaders } from './forwarded-headers.js';
 import { fetchFromPool, type PoolRequest } from './pool-fetch.js';
-import type { ReverseDestination, ReverseDoor } from './reverse-door.js';
+import { answerPurge, type PurgeStored } from './purge.js';
+import { REVERSE_METHODS, type ReverseDestination, type ReverseDoor } from './reverse-door.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 export interface ReverseGatewayOptions {
   readonly door: ReverseDoor;
   readonly trustedProxies: CidrList;
   readonly cache: CacheEngine | null;
+  /** What a PURGE calls (null without a reverse cache). */
+  readonly purge: PurgeStored | null;
   readonly sink: SessionSink;
 }
 
@@ -34,12 +37,14 @@ export class ReverseGateway {
   readonly door: ReverseDoor;
   private readonly trustedProxies: CidrList;
   private readonly cache: CacheEngine | null;
+  private readonly purge: PurgeStored | null;
   private readonly sink: SessionSink;
 
   constructor(options: ReverseGatewayOptions) {
     this.door = options.door;
     this.trustedProxies = options.trustedProxies;
     this.cache = options.cache;
+    this.purge = options.purge;
     this.sink = options.sink;
   }
 
@@ -56,10 +61,14 @@ export class ReverseGateway {
   /** A CONNECT sent to the reverse proxy: refused, and logged like every other request. */
   handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
     const session = new SocketSession('reverse', 'connect', req, socket, head, normalizeAddress(req.socket.remoteAddress), scheme, this.sink);
-    session.refuse(new ProxyError('method_not_allowed', 'this is a reverse proxy, not a forward proxy', { headers: { allow: 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS' } }));
+    session.refuse(new ProxyError('method_not_allowed', 'this is a reverse proxy, not a forward proxy', { headers: { allow: REVERSE_METHODS } }));
   }
 
   private readonly proxyHttp = (session: HttpSession, dest: ReverseDestination): void => {
+    if (dest.purge) {
+      answerPurge(session, dest, this.purge);
+      return;
+    }
     const route = dest.route;
     const tooBig = admitBody(session, route.maxBodySize);
     if (tooBig !== null) {
