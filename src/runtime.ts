@@ -23,6 +23,7 @@ import { ForwardProxy } from './forward/forward-proxy.js';
 import type { RecentBlocks } from './forward/recent-blocks.js';
 import { closeBackendClients } from './reverse/backend-client.js';
 import { ReverseGateway } from './reverse/gateway.js';
+import type { PurgeStored } from './reverse/purge.js';
 import { ReverseDoor, type ReverseRoute } from './reverse/reverse-door.js';
 import { RouteTable } from './reverse/routes.js';
 import type { Timeouts } from './core/messages.js';
@@ -40,6 +41,8 @@ export interface RuntimeDeps {
   readonly onBlocked?: (blocked: BlockedRequest) => void;
   /** What the forward proxy refused lately, per client (its `/blocked` page). */
   readonly recentBlocks?: RecentBlocks;
+  /** Drops a URL's entries from the reverse cache everywhere (every worker, the shared tier): PURGE. */
+  readonly purgeReverse?: PurgeStored | null;
 }
 
 export interface Runtime {
@@ -94,10 +97,16 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       }),
     );
     reverse = new ReverseGateway({
-      door: new ReverseDoor({ routes, admission: guardFor(rc.rate_limit, 'the reverse proxy'), rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }) }),
+      door: new ReverseDoor({
+        routes,
+        admission: guardFor(rc.rate_limit, 'the reverse proxy'),
+        rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }),
+        purgeClients: rc.purge ? new CidrList(rc.purge.clients) : null,
+      }),
       trustedProxies: new CidrList(rc.trusted_proxies),
       cache: deps.reverseCache,
       cacheRules: doorCacheRules(config.cache.rules, 'reverse'),
+      purge: deps.purgeReverse ?? null,
       sink,
     });
   }

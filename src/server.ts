@@ -90,8 +90,19 @@ export class Portico implements AdminTarget, ListenerHost {
         if (blocked.door === 'forward') this.recentBlocks.record(blocked);
       },
       recentBlocks: this.recentBlocks,
+      purgeReverse: this.cache?.reverse ? this.purgeReverse : null,
     };
   }
+
+  /**
+   * A PURGE on the reverse door: the engine's purge (this tier, the shared tier and every instance
+   * on it) in every worker — the other workers have caches of their own — resolved once all have.
+   */
+  private readonly purgeReverse = async (url: string): Promise<number> => {
+    if (this.peers === undefined) return (await this.cache?.purgeUrl(url, 'reverse')) ?? 0;
+    const counts = await this.peers.run({ op: 'purge', kind: 'url', value: url, door: 'reverse' });
+    return counts.reduce((a, b) => a + b, 0);
+  };
 
   /** Builds the runtime, opens every listener, starts health checks. Rejects with ConfigError on bind problems. */
   static async start(config: Config, options: PorticoOptions): Promise<Portico> {

@@ -4,6 +4,7 @@
  * `--workers N` — in every worker (AdminPeers, src/workers), and merges the answers.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { CacheDoor, EntryDetail, EntryListQuery, EntryPage } from '../cache/entry-listing.js';
 import { ConfigError } from '../config/errors.js';
 import { AdminMetrics } from './metrics.js';
 import type { AdminTarget, ReloadOutcome } from './sources.js';
@@ -15,7 +16,9 @@ export type AdminCommand =
   | { readonly op: 'stats' }
   | { readonly op: 'pools' }
   | { readonly op: 'metrics' }
-  | { readonly op: 'purge'; readonly kind: PurgeKind; readonly value: string }
+  | { readonly op: 'purge'; readonly kind: PurgeKind; readonly value: string; readonly door?: CacheDoor | undefined }
+  | { readonly op: 'cacheEntries'; readonly query: EntryListQuery }
+  | { readonly op: 'cacheEntry'; readonly url: string; readonly door?: CacheDoor | undefined }
   | { readonly op: 'drain'; readonly pool: string; readonly server: string; readonly drain: boolean }
   | { readonly op: 'reload' };
 
@@ -27,6 +30,9 @@ export interface AdminAnswers {
   pools: PoolJson[];
   metrics: MetricObjectWithValues<MetricValue<string>>[];
   purge: number;
+  /** null when the cache is off. */
+  cacheEntries: (EntryPage & { readonly pid: number }) | null;
+  cacheEntry: (EntryDetail & { readonly worker: number })[];
   drain: boolean;
   reload: ReloadAnswer;
 }
@@ -66,7 +72,15 @@ export class LocalAdmin {
         const cache = target.cache;
         if (cache === null) return 0;
         const { kind, value } = command;
-        return kind === 'url' ? cache.purgeUrl(value) : kind === 'prefix' ? cache.purgePrefix(value) : cache.purgeTag(value);
+        return kind === 'url' ? cache.purgeUrl(value, command.door) : kind === 'prefix' ? cache.purgePrefix(value) : cache.purgeTag(value);
+      }
+      case 'cacheEntries': {
+        const page = target.cache?.listEntries(command.query);
+        return page === undefined ? null : { ...page, pid: process.pid };
+      }
+      case 'cacheEntry': {
+        const details = (await target.cache?.entryDetails(command.url, command.door)) ?? [];
+        return details.map((d) => ({ ...d, worker: process.pid }));
       }
       case 'drain': {
         const pool = target.pools.get(command.pool);

@@ -8,6 +8,7 @@ import { normalizeAddress } from '../policy/cidr-list.js';
 import type { Logger } from '../core/log.js';
 import { LocalAdmin, type AdminCommand, type AdminPeers, type AnswerTo, type PurgeKind } from './admin-commands.js';
 import { checkAccess, type Access } from './auth.js';
+import { doorParam, entriesQuery, mergeEntryDetails, mergeEntryPages, type EntriesAnswer } from './cache-entries.js';
 import { explain } from './explain.js';
 import { HttpProblem, readJsonObject, sendJson, sendProblem } from './http-io.js';
 import { mergeViews } from './merge-views.js';
@@ -99,6 +100,8 @@ export class AdminHandler {
         this.authorize(req, 'write');
         return this.setDrained(second, fourth, fifth === 'drain');
       }
+      if (first === 'cache' && second === 'entries' && third === undefined) return this.read(req, method, () => this.cacheEntries(query));
+      if (first === 'cache' && second === 'entry' && third === undefined) return this.read(req, method, () => this.cacheEntry(query));
       if (first === 'cache' && second === 'purge' && third === undefined) {
         allow(method, ['POST']);
         this.authorize(req, 'write');
@@ -117,6 +120,8 @@ export class AdminHandler {
         'GET /api/pools/:pool',
         'POST /api/pools/:pool/servers/:id/drain',
         'POST /api/pools/:pool/servers/:id/enable',
+        'GET /api/cache/entries?prefix=…&door=…&limit=…&cursor=…',
+        'GET /api/cache/entry?url=…&door=…',
         'POST /api/cache/purge {"url"|"prefix"|"tag": "..."}',
         'POST /api/reload',
         'GET /api/config',
@@ -174,20 +179,44 @@ export class AdminHandler {
   }
 
   private async purge(body: Record<string, unknown>): Promise<Reply> {
-    const given = (['url', 'prefix', 'tag'] as const).filter((k) => body[k] !== undefined);
-    const unknown = Object.keys(body).filter((k) => k !== 'url' && k !== 'prefix' && k !== 'tag');
-    if (unknown.length > 0) throw new HttpProblem(400, `unknown field ${unknown.map((k) => `"${k}"`).join(', ')}: expected exactly one of "url", "prefix" or "tag"`);
+    const { door, ...rest } = body;
+    const given = (['url', 'prefix', 'tag'] as const).filter((k) => rest[k] !== undefined);
+    const unknown = Object.keys(rest).filter((k) => k !== 'url' && k !== 'prefix' && k !== 'tag');
+    if (unknown.length > 0) throw new HttpProblem(400, `unknown field ${unknown.map((k) => `"${k}"`).join(', ')}: expected exactly one of "url", "prefix" or "tag" (and "door" with "url")`);
     if (given.length !== 1) throw new HttpProblem(400, 'expected exactly one of "url", "prefix" or "tag", e.g. {"url": "http://example.com/page"}');
     const kind: PurgeKind = given[0]!;
-    const value = body[kind];
+    const value = rest[kind];
     if (typeof value !== 'string' || value === '') throw new HttpProblem(400, `"${kind}": expected a non-empty string`);
     if (kind !== 'tag' && !/^https?:\/\/[^/]/i.test(value)) {
       throw new HttpProblem(400, `"${kind}": expected an absolute http:// or https:// URL (the cache key includes the host), got "${value}"`);
     }
+    if (door !== undefined && (kind !== 'url' || (door !== 'reverse' && door !== 'forward'))) {
+      throw new HttpProblem(400, kind === 'url' ? `"door": expected "reverse" or "forward", got ${JSON.stringify(door)}` : '"door": only with "url"');
+    }
     if (this.target.cache === null) throw new HttpProblem(409, 'the cache is off (cache.enabled: false): nothing to purge');
-    const purged = (await this.everywhere({ op: 'purge', kind, value })).reduce((a, b) => a + b, 0);
-    this.options.log.info({ [kind]: value, purged }, 'cache purged');
-    return { status: 200, body: { purged, [kind]: value } };
+    const purged = (await this.everywhere({ op: 'purge', kind, value, door: door as 'reverse' | 'forward' | undefined })).reduce((a, b) => a + b, 0);
+    this.options.log.info({ [kind]: value, door, purged }, 'cache purged');
+    return { status: 200, body: door === undefined ? { purged, [kind]: value } : { purged, [kind]: value, door } };
+  }
+
+  private async cacheEntries(params: URLSearchParams): Promise<EntriesAnswer> {
+    const query = entriesQuery(params);
+    if (this.target.cache === null) throw new HttpProblem(409, 'the cache is off (cache.enabled: false): nothing is stored');
+    const pages = (await this.everywhere({ op: 'cacheEntries', query })).filter((p) => p !== null);
+    const answer = mergeEntryPages(pages, query);
+    return this.target.config.cache.redis ? { ...answer, sharedTier: 'not listed: entries only the shared tier (Redis) holds are not shown' } : answer;
+  }
+
+  private async cacheEntry(params: URLSearchParams): Promise<unknown> {
+    const url = params.get('url');
+    if (!url || !/^https?:\/\/[^/]/i.test(url)) {
+      throw new HttpProblem(400, `url: expected an absolute http:// or https:// URL, got "${url ?? ''}" (e.g. ?url=http://example.com/page)`);
+    }
+    const door = doorParam(params);
+    if (this.target.cache === null) throw new HttpProblem(409, 'the cache is off (cache.enabled: false): nothing is stored');
+    const variants = mergeEntryDetails(await this.everywhere({ op: 'cacheEntry', url, door }));
+    if (variants.length === 0) throw new HttpProblem(404, `nothing is stored for ${url}${door === undefined ? '' : ` in the ${door} cache`}`);
+    return { url: variants[0]!.url, variants };
   }
 
   private async reload(): Promise<Reply> {

@@ -3,6 +3,7 @@
  * them; nothing here knows how pools, the cache or the forward proxy work inside.
  */
 import type { BackendSnapshot, PoolSpec } from '../balance/types.js';
+import type { CacheDoor, EntryDetail, EntryListQuery, EntryPage } from '../cache/entry-listing.js';
 import type { CacheStats } from '../cache/types.js';
 import type { Config } from '../config/schema.js';
 import type { Door } from '../pipeline/runner.js';
@@ -21,12 +22,17 @@ export interface PoolView {
   enable(id: string): boolean;
 }
 
-/** The shared cache (src/cache HttpCache). */
+/** The doors' caches (src/cache DoorCaches). */
 export interface CacheView {
   stats(): CacheStats;
-  purgeUrl(url: string): Promise<number>;
+  /** Both doors' entries for the URL, or one door's. */
+  purgeUrl(url: string, door?: CacheDoor): Promise<number>;
   purgePrefix(prefix: string): Promise<number>;
   purgeTag(tag: string): Promise<number>;
+  /** One page of this process's stored entries (the local tiers; entries only in Redis are not listed). */
+  listEntries(query: EntryListQuery): EntryPage;
+  /** Every variant of one URL stored in this process, with its stored headers. */
+  entryDetails(url: string, door?: CacheDoor): Promise<EntryDetail[]>;
 }
 
 /** A front door (src/forward ForwardProxy, src/reverse ReverseGateway): its phases, for /api/explain. */

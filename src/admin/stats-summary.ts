@@ -3,9 +3,10 @@
  * RPS over the interval, status mix, cache hit ratio, p99, and the backends that failed or are down.
  */
 import type { Logger } from '../core/log.js';
-import type { AdminTarget } from './sources.js';
+import type { AdminTarget, CacheView } from './sources.js';
 
-type SummarySource = Pick<AdminTarget, 'traffic' | 'cache' | 'pools'>;
+/** What the summary reads: the traffic, the pools and the cache's counters. */
+type SummarySource = Pick<AdminTarget, 'traffic' | 'pools'> & { readonly cache: Pick<CacheView, 'stats'> | null };
 
 export class StatsSummary {
   private timer: NodeJS.Timeout | null = null;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../core/log.js';
 import { DiskStore } from './disk-store.js';
 import { HttpCache, type CacheSettings } from './engine.js';
+import { entryDetails, listEntries, type CacheDoor, type DoorTier, type EntryDetail, type EntryListQuery, type EntryPage } from './entry-listing.js';
 import { LocalTier } from './local-tier.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisTier } from './redis/redis-tier.js';
@@ -51,11 +52,15 @@ export class DoorCaches {
   private constructor(
     readonly reverse: HttpCache | null,
     readonly forward: HttpCache | null,
+    /** Each door's local tier, for the admin listing. */
+    private readonly tiers: readonly DoorTier[],
+    private readonly now: () => number,
   ) {}
 
   /** The caches of the doors that run. */
   static create(doors: { readonly reverse: boolean; readonly forward: boolean }, settings: DoorCacheSettings, options: DoorCacheOptions): DoorCaches {
     const share = Math.max(1, Math.floor(settings.maxBytes / Math.max(1, Number(doors.reverse) + Number(doors.forward))));
+    const tiers: DoorTier[] = [];
     const forDoor = (door: 'reverse' | 'forward'): HttpCache => {
       const storeOptions = { maxBytes: share, maxEntryBytes: settings.largestObject + ENTRY_HEADER_ALLOWANCE, now: options.now };
       const store: CacheStore =
@@ -72,9 +77,13 @@ export class DoorCaches {
               log: options.log.child({ tier: 'redis', door }),
               now: options.now,
             });
-      return new HttpCache({ settings, tier: new LocalTier(store), shared, log: options.log, now: options.now, onInvalidate: options.onInvalidate });
+      const tier = new LocalTier(store);
+      tiers.push({ door, tier });
+      return new HttpCache({ settings, tier, shared, log: options.log, now: options.now, onInvalidate: options.onInvalidate });
     };
-    return new DoorCaches(doors.reverse ? forDoor('reverse') : null, doors.forward ? forDoor('forward') : null);
+    const reverse = doors.reverse ? forDoor('reverse') : null;
+    const forward = doors.forward ? forDoor('forward') : null;
+    return new DoorCaches(reverse, forward, tiers, options.now ?? Date.now);
   }
 
   stats(): CacheStats {
@@ -92,8 +101,9 @@ export class DoorCaches {
     };
   }
 
-  /** Purges drop matching entries from both doors' caches; the answer is how many went in all. */
-  purgeUrl(url: string): Promise<number> {
+  /** Purges drop matching entries from both doors' caches (or one door's); the answer is how many went in all. */
+  purgeUrl(url: string, door?: CacheDoor): Promise<number> {
+    if (door !== undefined) return this[door]?.purgeUrl(url) ?? Promise.resolve(0);
     return this.total((c) => c.purgeUrl(url));
   }
 
@@ -103,6 +113,16 @@ export class DoorCaches {
 
   purgeTag(tag: string): Promise<number> {
     return this.total((c) => c.purgeTag(tag));
+  }
+
+  /** One page of the doors' local entries (src/cache/entry-listing.ts); the shared tier's are not listed. */
+  listEntries(query: EntryListQuery): EntryPage {
+    return listEntries(this.tiers, query, this.now());
+  }
+
+  /** Every variant of one URL stored in the doors' local tiers, with its stored headers. */
+  entryDetails(url: string, door?: CacheDoor): Promise<EntryDetail[]> {
+    return entryDetails(this.tiers, url, door, this.now());
   }
 
   async close(): Promise<void> {

@@ -34,6 +34,11 @@ export class LocalTier {
     });
   }
 
+  /** Counts a hit served from the entry under `key` (for the admin listing; nothing is allocated). */
+  hit(key: string): void {
+    this.index.hit(key);
+  }
+
   async set(entry: StoredResponse): Promise<boolean> {
     const stored = await this.store.set(entry);
     if (stored) this.index.found(entry);

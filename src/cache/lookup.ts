@@ -95,6 +95,7 @@ export class Lookup {
       case 'fresh':
       case 'stale-allowed':
         ctx.counters.hits++;
+        ctx.tier.hit(entry.key);
         return serveStored(req, entry, now, {
           result: verdict === 'fresh' ? 'hit' : 'stale',
           status: { hit: true, ttl: ttlSeconds(entry.info, now), detail: this.fromShared.has(entry) ? 'redis' : undefined },
@@ -102,6 +103,7 @@ export class Lookup {
         });
       case 'stale-while-revalidate':
         ctx.counters.hits++;
+        ctx.tier.hit(entry.key);
         this.background.start(req, fetch, entry, directives);
         return serveStored(req, entry, now, {
           result: 'stale',
@@ -166,6 +168,7 @@ export class Lookup {
         await this.copyLocally(entry);
         leader.release();
         ctx.counters.hits++;
+        ctx.tier.hit(entry.key);
         return serveStored(req, entry, now, { result: 'hit', status: { ttl: ttlSeconds(entry.info, now), detail: 'redis' }, collapsedFrom: fwd });
       }
     }

@@ -2,11 +2,36 @@
  * What a store holds, above the store: the variant keys of each URL and the keys of each tag. One
  * index for any store (memory, disk), kept current by the tier that writes to the store and by the
  * store's own reports of entries it found or lost.
+ *
+ * For the admin view of the cache it also keeps, per entry, what a listing shows (never the body or the
+ * headers) and how many hits the entry has served while stored.
  */
+import type { FreshnessInfo } from './shared-cache-policy.js';
 import type { EntrySummary, StoreListener } from './store.js';
+import type { StoredResponse } from './stored-response.js';
+
+/**
+ * One indexed entry. The description fields are null for an entry a persistent store found at start
+ * (a disk store reports only key, URL, tags, size and expiry) until the entry is stored again.
+ */
+export interface IndexedEntry {
+  readonly key: string;
+  readonly url: string;
+  readonly tags: readonly string[];
+  readonly status: number | null;
+  readonly vary: readonly string[];
+  readonly varyValues: readonly (string | null)[];
+  readonly info: FreshnessInfo | null;
+  readonly size: number | null;
+  readonly expiresAt: number | null;
+  /** Responses served from this entry while it is stored; kept when it is replaced in place (freshened). */
+  hits: number;
+}
+
+const NO_VARY: readonly string[] = [];
 
 export class StoreIndex implements StoreListener {
-  private readonly entries = new Map<string, EntrySummary>();
+  private readonly entries = new Map<string, IndexedEntry>();
   private readonly byUrl = new Map<string, Set<string>>();
   private readonly byTag = new Map<string, Set<string>>();
 
@@ -28,17 +53,28 @@ export class StoreIndex implements StoreListener {
   }
 
   /** Every entry, for listings (the admin view of the cache). */
-  all(): IterableIterator<EntrySummary> {
+  all(): IterableIterator<IndexedEntry> {
     return this.entries.values();
+  }
+
+  get(key: string): IndexedEntry | undefined {
+    return this.entries.get(key);
   }
 
   get size(): number {
     return this.entries.size;
   }
 
+  /** A hit served from the entry under `key`: one map lookup, nothing allocated. */
+  hit(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry !== undefined) entry.hits++;
+  }
+
   found(entry: EntrySummary): void {
+    const hits = this.entries.get(entry.key)?.hits ?? 0;
     this.lost(entry.key);
-    this.entries.set(entry.key, entry);
+    this.entries.set(entry.key, indexed(entry, hits));
     addTo(this.byUrl, entry.url, entry.key);
     for (const tag of entry.tags) addTo(this.byTag, tag, entry.key);
   }
@@ -50,6 +86,27 @@ export class StoreIndex implements StoreListener {
     removeFrom(this.byUrl, entry.url, key);
     for (const tag of entry.tags) removeFrom(this.byTag, tag, key);
   }
+}
+
+/**
+ * What the index keeps of an entry: a stored response's description, without its body and headers (a
+ * disk store's bodies must not stay in memory), or what a store reported of an entry it found.
+ */
+function indexed(entry: EntrySummary, hits: number): IndexedEntry {
+  const e = entry as Partial<StoredResponse> & EntrySummary;
+  const stored = e.info !== undefined;
+  return {
+    key: e.key,
+    url: e.url,
+    tags: e.tags,
+    status: stored ? e.status! : null,
+    vary: stored ? e.vary! : NO_VARY,
+    varyValues: stored ? e.varyValues! : NO_VARY,
+    info: stored ? e.info! : null,
+    size: typeof e.size === 'number' ? e.size : null,
+    expiresAt: typeof e.expiresAt === 'number' ? e.expiresAt : null,
+    hits,
+  };
 }
 
 function addTo(map: Map<string, Set<string>>, name: string, key: string): void {

@@ -174,6 +174,14 @@ const reverse = z.strictObject({
   timeouts: timeouts.default({ connect: 5_000, response_header: 60_000, idle: 60_000 }),
   rate_limit: rateLimit.optional(),
   rules: z.array(reverseRule, msg('a list of rules')).default([]),
+  /** The PURGE method (as Varnish and Squid offer it), from these clients only; absent: PURGE is refused (405). */
+  purge: z
+    .strictObject({
+      clients: z
+        .array(cidr, msg('a list of CIDRs like ["127.0.0.1/32", "10.0.0.0/8"]'))
+        .min(1, msg('at least one CIDR like "127.0.0.1/32" (leave reverse.purge out to refuse PURGE)')),
+    })
+    .optional(),
 });
 export type ReverseConfig = z.output<typeof reverse>;
 

@@ -22,7 +22,8 @@ import type { CidrList } from '../policy/cidr-list.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import { addForwardedHeaders } from './forwarded-headers.js';
 import { fetchFromPool, type PoolRequest } from './pool-fetch.js';
-import type { ReverseDestination, ReverseDoor } from './reverse-door.js';
+import { answerPurge, type PurgeStored } from './purge.js';
+import { REVERSE_METHODS, type ReverseDestination, type ReverseDoor } from './reverse-door.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 export interface ReverseGatewayOptions {
@@ -31,6 +32,8 @@ export interface ReverseGatewayOptions {
   readonly cache: CacheEngine | null;
   /** The operator's cache rules for this door. */
   readonly cacheRules: DoorCacheRules;
+  /** What a PURGE calls (null without a reverse cache). */
+  readonly purge: PurgeStored | null;
   readonly sink: SessionSink;
 }
 
@@ -39,6 +42,7 @@ export class ReverseGateway {
   private readonly trustedProxies: CidrList;
   private readonly cache: CacheEngine | null;
   private readonly cacheRules: DoorCacheRules;
+  private readonly purge: PurgeStored | null;
   private readonly sink: SessionSink;
 
   constructor(options: ReverseGatewayOptions) {
@@ -46,6 +50,7 @@ export class ReverseGateway {
     this.trustedProxies = options.trustedProxies;
     this.cache = options.cache;
     this.cacheRules = options.cacheRules;
+    this.purge = options.purge;
     this.sink = options.sink;
   }
 
@@ -62,10 +67,14 @@ export class ReverseGateway {
   /** A CONNECT sent to the reverse proxy: refused, and logged like every other request. */
   handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
     const session = new SocketSession('reverse', 'connect', req, socket, head, normalizeAddress(req.socket.remoteAddress), scheme, this.sink);
-    session.refuse(new ProxyError('method_not_allowed', 'this is a reverse proxy, not a forward proxy', { headers: { allow: 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS' } }));
+    session.refuse(new ProxyError('method_not_allowed', 'this is a reverse proxy, not a forward proxy', { headers: { allow: REVERSE_METHODS } }));
   }
 
   private readonly proxyHttp = (session: HttpSession, dest: ReverseDestination): void => {
+    if (dest.purge) {
+      answerPurge(session, dest, this.purge);
+      return;
+    }
     const route = dest.route;
     const tooBig = admitBody(session, route.maxBodySize);
     if (tooBig !== null) {

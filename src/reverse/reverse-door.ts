@@ -2,6 +2,10 @@
  * The reverse door's part of the request phases (src/pipeline/runner.ts): where a request goes — the
  * route (host + longest path prefix) to a pool — what the rules see of it (reverse.rules: method, path,
  * headers, client), and the route's own rate limit. Everything else is the shared pipeline's.
+ *
+ * A PURGE is checked here too (phase 3, before the route: 405 unless reverse.purge is configured, 403
+ * from a client it does not list); it then meets the rules and the rate limit like any request, and
+ * its proxy step drops the URL's cache entries instead of reaching a backend (purge.ts).
  */
 import type { Pool } from '../balance/pool.js';
 import { ProxyError } from '../core/errors.js';
@@ -9,6 +13,7 @@ import type { Timeouts } from '../core/messages.js';
 import type { RequestGuard } from '../pipeline/admission.js';
 import type { Door, Resolution } from '../pipeline/runner.js';
 import type { Session } from '../pipeline/session.js';
+import type { CidrList } from '../policy/cidr-list.js';
 import type { RateLimiter } from '../policy/rate-limiter.js';
 import type { RuleRequest, RuleSet } from '../policy/rules.js';
 import { hostName, type RouteTable } from './routes.js';
@@ -36,21 +41,30 @@ export interface ReverseDestination {
   readonly host: string | undefined;
   /** Set when the authority came from an absolute-form target: it replaces Host upstream. */
   readonly authorityFromTarget: boolean;
+  /** A PURGE from an allowed client: proxying it means dropping the URL's cache entries (src/reverse/purge.ts). */
+  readonly purge: boolean;
 }
+
+/** The methods the reverse door names in Allow when it refuses one. */
+export const REVERSE_METHODS = 'GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS';
 
 export interface ReverseDoorOptions {
   readonly routes: RouteTable<ReverseRoute>;
   readonly admission: RequestGuard;
   readonly rules: RuleSet;
+  /** Who may PURGE (reverse.purge.clients); null: nobody, and PURGE is refused as an unknown method. */
+  readonly purgeClients: CidrList | null;
 }
 
 export class ReverseDoor implements Door<ReverseDestination> {
   readonly rules: RuleSet;
   readonly admission: RequestGuard;
   private readonly routes: RouteTable<ReverseRoute>;
+  private readonly purgeClients: CidrList | null;
 
   constructor(options: ReverseDoorOptions) {
     this.routes = options.routes;
+    this.purgeClients = options.purgeClients;
     this.admission = options.admission;
     this.rules = options.rules;
   }
@@ -60,6 +74,11 @@ export class ReverseDoor implements Door<ReverseDestination> {
   }
 
   resolve(session: Session): Resolution<ReverseDestination> {
+    const purge = session.method === 'PURGE';
+    if (purge) {
+      const refused = this.purgeRefusal(session);
+      if (refused !== null) return refused;
+    }
     const url = session.url || '/';
     let path: string;
     let pathname: string;
@@ -78,7 +97,19 @@ export class ReverseDoor implements Door<ReverseDestination> {
     }
     const route = this.routes.match(host, pathname);
     if (route === undefined) return new ProxyError('not_found', `no route for ${host ?? '(no host)'}${pathname}`);
-    return { dest: { route: route.target, path, pathname, host, authorityFromTarget: host !== session.req.headers.host } };
+    return { dest: { route: route.target, path, pathname, host, authorityFromTarget: host !== session.req.headers.host, purge } };
+  }
+
+  /**
+   * The door's own check of a PURGE, before the route is looked up: 405 (as for a method it does not
+   * know) unless reverse.purge is configured, 403 from a client it does not list. The client is the
+   * connection's peer address: a forwarded-for header never grants it.
+   */
+  private purgeRefusal(session: Session): ProxyError | null {
+    if (this.purgeClients === null) return new ProxyError('method_not_allowed', 'PURGE is not allowed here', { headers: { allow: REVERSE_METHODS } });
+    if (session.kind !== 'http') return new ProxyError('bad_request', 'a PURGE cannot upgrade the connection');
+    if (this.purgeClients.has(session.clientAddress)) return null;
+    return new ProxyError('forbidden', `${session.clientAddress || 'this client'} may not PURGE here (see reverse.purge.clients)`);
   }
 
   ruleRequest(session: Session, dest: ReverseDestination): RuleRequest {

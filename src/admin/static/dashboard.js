@@ -16,9 +16,10 @@
   let lastOk = 0;
   let latest = null;
   // Why the token box is open: 'read' (the listener wants the token for everything: polls close it
-  // once they succeed) or 'change' (a Drain/Enable needs it: only a submitted token closes it, and the
-  // action is then retried).
+  // once they succeed) or 'change' (a Drain/Enable or a Purge needs it: only a submitted token closes
+  // it, and the action is then retried).
   let authFor = null;
+  let authLabel = '';
   let pendingAction = null;
 
   function headers(extra) {
@@ -102,10 +103,11 @@
     setText('live-text', state === 'stale' ? 'no answer' : state);
   }
 
-  function showAuth(why, message) {
+  function showAuth(why, message, label) {
     if (authFor !== 'change') authFor = why;
+    if (why === 'change') authLabel = label || 'Drain and Enable need the admin token (admin.token)';
     $('auth').hidden = false;
-    setText('auth-label', authFor === 'change' ? 'Drain and Enable need the admin token (admin.token)' : 'This admin listener needs its token (admin.token)');
+    setText('auth-label', authFor === 'change' ? authLabel : 'This admin listener needs its token (admin.token)');
     setText('auth-message', message);
     if (authFor === 'change') $('token').focus();
   }
@@ -119,6 +121,7 @@
     token = $('token').value.trim();
     sessionStorage.setItem(TOKEN_KEY, token);
     $('token').value = '';
+    if (cacheNeedsToken) searchCache(false);
     if (authFor === 'change') {
       hideAuth();
       const retry = pendingAction;
@@ -276,6 +279,109 @@
     notify('ok', (action === 'drain' ? 'Drained ' : 'Enabled ') + pool + ' / ' + id);
   }
 
+  // ---------- cache entries ----------
+  // Searched on demand (not polled): GET /api/cache/entries by URL prefix, paged by cursor.
+  const PAGE = 100;
+  let cacheCursor = null;
+  let cacheSearchId = 0;
+  let cacheNeedsToken = false;
+
+  async function searchCache(append) {
+    const id = ++cacheSearchId;
+    const params = new URLSearchParams({ limit: String(PAGE) });
+    const prefix = $('cache-prefix').value.trim();
+    const door = $('cache-door').value;
+    if (prefix) params.set('prefix', prefix);
+    if (door) params.set('door', door);
+    if (append && cacheCursor) params.set('cursor', cacheCursor);
+    let res;
+    try {
+      res = await fetch('/api/cache/entries?' + params, { headers: headers(), cache: 'no-store' });
+    } catch (err) {
+      if (id === cacheSearchId) cacheMessage('No answer from the proxy.');
+      return;
+    }
+    if (id !== cacheSearchId) return; // a newer search is under way
+    const body = await res.json().catch(() => ({}));
+    cacheNeedsToken = res.status === 401 || res.status === 403;
+    if (cacheNeedsToken) {
+      showAuth('read', body.error || 'not allowed');
+      cacheMessage('The cache listing needs the admin token.');
+      return;
+    }
+    if (!res.ok) {
+      cacheMessage(body.error || 'The listing failed (' + res.status + ').');
+      return;
+    }
+    cacheCursor = body.next;
+    const rows = body.entries.map(renderEntry);
+    const tbody = $('cache-rows');
+    if (append) tbody.append(...rows);
+    else if (rows.length > 0) tbody.replaceChildren(...rows);
+    else cacheMessage(prefix ? 'Nothing stored under ' + prefix + '.' : 'Nothing stored.');
+    setText('cache-total', num(body.total) + (body.total === 1 ? ' entry' : ' entries') + (body.workers > 1 ? ' in ' + body.workers + ' workers' : ''));
+    $('cache-more').hidden = body.next === null;
+    setText('cache-note', body.sharedTier ? 'Entries only in Redis are not listed.' : '');
+  }
+
+  function cacheMessage(text) {
+    $('cache-rows').replaceChildren(el('tr', null, [el('td', { colspan: '10', class: 'empty', text })]));
+    $('cache-more').hidden = true;
+  }
+
+  function renderEntry(e) {
+    const vary = Object.keys(e.vary).map((k) => k + '=' + (e.vary[k] === null ? '(none)' : e.vary[k])).join(', ');
+    const ttl = e.ttl === null ? '–' : e.ttl >= 0 ? duration(e.ttl) : 'stale ' + duration(-e.ttl);
+    return el('tr', { 'data-testid': 'entry', 'data-url': e.url, 'data-door': e.door, 'data-state': e.state }, [
+      el('td', { class: 'url', text: e.url }),
+      el('td', { 'data-label': 'door', text: e.door }),
+      el('td', { class: 'vary', 'data-label': 'vary', text: vary || '–' }),
+      el('td', { class: 'num', 'data-label': 'status', text: e.status === null ? '–' : String(e.status) }),
+      el('td', { class: 'num', 'data-label': 'size', text: bytes(e.size) }),
+      el('td', { class: 'num', 'data-label': 'age', text: e.age === null ? '–' : duration(e.age) }),
+      el('td', { class: 'num' + (e.state === 'stale' ? ' stale' : ''), 'data-label': 'ttl', text: ttl }),
+      el('td', { class: 'num', 'data-label': 'hits', 'data-testid': 'hits', text: num(e.hits) + (e.copies > 1 ? ' (' + e.copies + ' copies)' : '') }),
+      el('td', { 'data-label': 'tags', text: e.tags.join(' ') || '–' }),
+      el('td', { class: 'num' }, [el('button', { type: 'button', text: 'Purge', title: 'Purge every variant of this URL', onclick: () => purgeEntry(e.url, e.door) })]),
+    ]);
+  }
+
+  async function purgeEntry(url, door) {
+    let res;
+    try {
+      res = await fetch('/api/cache/purge', { method: 'POST', headers: headers({ 'content-type': 'application/json' }), body: JSON.stringify({ url, door }) });
+    } catch (err) {
+      notify('error', 'purge failed: no answer from the proxy');
+      return;
+    }
+    if (res.status === 401 || res.status === 403) {
+      const body = await res.json().catch(() => ({}));
+      pendingAction = () => purgeEntry(url, door);
+      showAuth('change', token ? (body.error || 'the token was not accepted') + ': try again' : '', 'Purging needs the admin token (admin.token)');
+      return;
+    }
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      notify('error', 'purge failed: ' + (body.error || res.status));
+      return;
+    }
+    notify('ok', 'Purged ' + body.purged + (body.purged === 1 ? ' entry' : ' entries') + ' for ' + url);
+    searchCache(false);
+  }
+
+  let typing = null;
+  $('cache-search').addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearTimeout(typing);
+    searchCache(false);
+  });
+  $('cache-prefix').addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => searchCache(false), 300);
+  });
+  $('cache-door').addEventListener('change', () => searchCache(false));
+  $('cache-more').addEventListener('click', () => searchCache(true));
+
   let noticeTimer = null;
   function notify(kind, text) {
     const box = $('notice');
@@ -381,4 +487,5 @@
 
   window.addEventListener('resize', () => { if (latest) drawChart(latest.history); });
   poll();
+  searchCache(false);
 })();
