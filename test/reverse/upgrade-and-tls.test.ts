@@ -94,7 +94,7 @@ function servedName(port: number): Promise<string> {
     const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
       const name = socket.getPeerCertificate().subject.CN;
       socket.destroy();
-      resolve(Array.isArray(name) ? name.join(',') : name);
+      resolve(String(name));
     });
     socket.on('error', reject);
   });
