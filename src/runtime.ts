@@ -39,6 +39,8 @@ export interface RuntimeDeps {
   readonly onBlocked?: (blocked: BlockedRequest) => void;
   /** What the forward proxy refused lately, per client (its `/blocked` page). */
   readonly recentBlocks?: RecentBlocks;
+  /** The clock the rules' time-of-day conditions read (ms since the epoch); Date.now by default. */
+  readonly now?: (() => number) | undefined;
 }
 
 export interface Runtime {
@@ -62,6 +64,8 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   // The front doors write the access log: with log.anonymize it leaves out the client address.
   const doorLog = config.log.anonymize ? deps.log.child({}, { redact: { paths: ['client'], remove: true } }) : deps.log;
   const sink: SessionSink = { log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked };
+  const clock = deps.now;
+  const now = clock === undefined ? undefined : () => new Date(clock());
   const guards: { stop(): void }[] = [];
   const limits = config.limits;
   const guardFor = (rate: RateLimitConfig | undefined, what: string) => {
@@ -93,7 +97,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       }),
     );
     reverse = new ReverseGateway({
-      door: new ReverseDoor({ routes, admission: guardFor(rc.rate_limit, 'the reverse proxy'), rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }) }),
+      door: new ReverseDoor({ routes, admission: guardFor(rc.rate_limit, 'the reverse proxy'), rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules', now }) }),
       trustedProxies: new CidrList(rc.trusted_proxies),
       cache: deps.reverseCache,
       sink,
@@ -108,6 +112,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       sink,
       ownAddresses: ownListenersOf(config),
       recentBlocks: deps.recentBlocks,
+      now,
     });
   }
   return { config, pools, reverse, forward, guards };

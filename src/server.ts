@@ -32,6 +32,11 @@ export interface PorticoOptions {
    * adopt().
    */
   readonly supervised?: ListeningAddresses;
+  /**
+   * The clock (ms since the epoch) that the caches' freshness and expiry and the rules' time-of-day
+   * conditions read; Date.now by default. Tests pass one they can move forward instead of sleeping.
+   */
+  readonly now?: () => number;
 }
 
 export interface WorkerPeers extends AdminPeers {
@@ -60,15 +65,18 @@ export class Portico implements AdminTarget, ListenerHost {
   private readonly onReloaded: (() => void) | undefined;
   private readonly peers: WorkerPeers | undefined;
   private readonly summary: StatsSummary;
+  private readonly now: (() => number) | undefined;
 
   private constructor(config: Config, options: PorticoOptions) {
     this.log = options.log;
+    this.now = options.now;
     this.loadConfig = options.loadConfig;
     this.onReloaded = options.onReloaded;
     this.peers = options.peers;
     this.cache = config.cache.enabled
       ? DoorCaches.create({ reverse: config.reverse !== undefined, forward: config.forward !== undefined }, doorCacheSettings(config.cache), {
           log: options.log,
+          now: options.now,
           onInvalidate: options.peers?.announceInvalidation,
         })
       : null;
@@ -90,6 +98,7 @@ export class Portico implements AdminTarget, ListenerHost {
         if (blocked.door === 'forward') this.recentBlocks.record(blocked);
       },
       recentBlocks: this.recentBlocks,
+      now: this.now,
     };
   }
 

@@ -18,11 +18,15 @@ import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/log.js';
 import { doorCacheSettings } from '../../src/runtime.js';
 import { endToEndRawHeaders, headersFromRaw } from '../../src/core/hop-by-hop.js';
+import { TestClock } from '../helpers/clock.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
 import type { Reply, UpstreamFetch } from '../../src/core/messages.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The reverse proxy's clock: a stored response grows older when a test moves it forward. */
+const clock = new TestClock();
 
 /** What the origin sends for /page: its Date 10 s in the past, so a stored copy is 10 s old at once. */
 const ORIGIN_DATE = new Date(Date.now() - 10_000).toUTCString();
@@ -40,7 +44,7 @@ beforeAll(async () => {
     res.setHeader('X-Origin', 'one');
     res.end(`body of ${req.url}`);
   });
-  reverse = await startPortico(reverseConfig([origin.url]));
+  reverse = await startPortico(reverseConfig([origin.url]), { now: clock.now });
   forward = await startPortico({ forward: { listen: '127.0.0.1:0' } });
 });
 
@@ -135,7 +139,7 @@ it('advances Age as the stored response grows older', async () => {
   const path = '/ageing';
   await rawRequest(reverse.reverseUrl, path, 'x');
   const first = await rawRequest(reverse.reverseUrl, path, 'x');
-  await sleep(1100);
+  clock.advance(1100);
   const later = await rawRequest(reverse.reverseUrl, path, 'x');
   expect(Number(field(later, 'age'))).toBeGreaterThan(Number(field(first, 'age')));
   expect(field(later, 'cache-status')).toMatch(/^portico; hit; ttl=\d+$/);

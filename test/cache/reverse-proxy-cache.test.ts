@@ -160,7 +160,7 @@ describe('validation', () => {
       } else res.end('body-v1');
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     expect(b.status).toBe(200);
     expect(b.body).toBe('body-v1');
@@ -181,7 +181,7 @@ describe('validation', () => {
       res.end(`body-${version++}`);
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     const c = await get(p);
     expect(b.body).toBe('body-2');
@@ -355,7 +355,7 @@ describe('stale responses', () => {
     });
     await get(sie);
     await get(strict);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     fail = true;
     const a = await get(sie);
     const b = await get(strict);
@@ -381,7 +381,7 @@ describe('stale responses', () => {
       res.end('still here');
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     expect(b.status).toBe(200);
     expect(b.body).toBe('still here');
@@ -396,7 +396,7 @@ describe('stale responses', () => {
       res.end(`v${version}`);
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const [a, b] = await Promise.all([get(p), get(p)]);
     expect([a.body, b.body]).toEqual(['v1', 'v1']);
     expect(a.headers['cache-status']).toContain('detail=stale-while-revalidate');
@@ -472,7 +472,7 @@ describe('failures never corrupt the store', () => {
       } else res.end('z'.repeat(100));
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     broken = true;
     await expect(get(p)).rejects.toThrow();
     broken = false;

@@ -52,7 +52,7 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     await expect.poll(() => page.locator('#auth').isVisible(), { timeout: 3_000 }).toBe(true);
     expect(await page.locator('#auth-label').textContent()).toContain('Drain and Enable need the admin token');
     // Several polls later (one a second) it is still there.
-    await new Promise((r) => setTimeout(r, 2_500));
+    for (let i = 0; i < 2; i++) await page.waitForResponse((r) => r.url().endsWith('/api/stats'), { timeout: 5_000 });
     expect(await page.locator('#auth').isVisible()).toBe(true);
 
     await page.locator('#token').fill('op-token');
