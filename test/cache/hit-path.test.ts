@@ -5,7 +5,6 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +19,7 @@ import { doorCacheSettings } from '../../src/runtime.js';
 import { endToEndRawHeaders, headersFromRaw } from '../../src/core/hop-by-hop.js';
 import { TestClock } from '../helpers/clock.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { fieldOf, parseRawResponse, rawExchange, type RawResponse } from '../helpers/raw.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
 import type { Reply, UpstreamFetch } from '../../src/core/messages.js';
 
@@ -54,41 +54,15 @@ afterAll(async () => {
   await origin.close();
 });
 
-interface RawReply {
-  readonly statusLine: string;
-  /** Header lines as sent: [name, value] in order. */
-  readonly fields: readonly (readonly [string, string])[];
-  readonly body: string;
-}
-
 /** One request on its own connection, read byte for byte (Connection: close, so the reply ends with the socket). */
-function rawRequest(proxyUrl: string, target: string, host: string, method = 'GET'): Promise<RawReply> {
-  const { hostname, port } = new URL(proxyUrl);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => {
-      socket.write(`${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-    });
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
-      const fields = lines.map((l) => {
-        const colon = l.indexOf(':');
-        return [l.slice(0, colon), l.slice(colon + 1).trim()] as const;
-      });
-      resolve({ statusLine: statusLine!, fields, body: text.slice(end + 4) });
-    });
-  });
+async function rawRequest(proxyUrl: string, target: string, host: string, method = 'GET'): Promise<RawResponse> {
+  const { text } = await rawExchange(Number(new URL(proxyUrl).port), `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  return parseRawResponse(text);
 }
 
-function field(reply: RawReply, name: string): string | undefined {
-  return reply.fields.find(([n]) => n.toLowerCase() === name)?.[1];
-}
+const field = fieldOf;
 
-function without(reply: RawReply, ...names: string[]): (readonly [string, string])[] {
+function without(reply: RawResponse, ...names: string[]): (readonly [string, string])[] {
   return reply.fields.filter(([n]) => !names.includes(n.toLowerCase()));
 }
 

@@ -334,32 +334,16 @@ describe('invalidation', () => {
 
 describe('stale responses', () => {
   it('serves stale on a 5xx within stale-if-error, and never under must-revalidate', async () => {
-    let fail = false;
-    const sie = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      res.setHeader('Cache-Control', 'max-age=1, stale-if-error=60');
-      res.end('good');
-    });
-    const strict = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      res.setHeader('Cache-Control', 'max-age=1, stale-if-error=60, must-revalidate');
-      res.end('good');
-    });
+    const lenient = gateway.failable('max-age=1, stale-if-error=60');
+    const strictOrigin = gateway.failable('max-age=1, stale-if-error=60, must-revalidate');
+    const [sie, strict] = [lenient.path, strictOrigin.path];
     await get(sie);
     await get(strict);
     gateway.clock.advance(1100);
-    fail = true;
+    lenient.failing = strictOrigin.failing = true;
     const a = await get(sie);
     const b = await get(strict);
-    fail = false;
+    lenient.failing = strictOrigin.failing = false;
     expect(a.status).toBe(200);
     expect(a.body).toBe('good');
     expect(a.headers['cache-status']).toContain('fwd=stale; fwd-status=503');

@@ -33,6 +33,23 @@ export class RoutedGateway {
     return p;
   };
 
+  /** A fresh path that answers 200 `good` with `cacheControl` while `failing` is false, else 503 `down`. */
+  readonly failable = (cacheControl: string): { readonly path: string; failing: boolean } => {
+    const state = {
+      failing: false,
+      path: this.path((_req, res) => {
+        if (state.failing) {
+          res.statusCode = 503;
+          res.end('down');
+          return;
+        }
+        res.setHeader('Cache-Control', cacheControl);
+        res.end('good');
+      }),
+    };
+    return state;
+  };
+
   readonly get = (p: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> => request(`${this.base}${p}`, { headers, method });
 
   route(req: IncomingMessage, res: ServerResponse, body: string): void {

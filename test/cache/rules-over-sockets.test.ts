@@ -47,21 +47,13 @@ describe('1. s-maxage', () => {
   });
 
   it('s-maxage implies must-revalidate: once stale it is not served stale under stale-if-error (503 passed on)', async () => {
-    let fail = false;
-    const p = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      // max-age=60 is overridden by s-maxage=1 for a shared cache.
-      res.setHeader('Cache-Control', 's-maxage=1, max-age=60, stale-if-error=60');
-      res.end('good');
-    });
+    // max-age=60 is overridden by s-maxage=1 for a shared cache.
+    const origin = gateway.failable('s-maxage=1, max-age=60, stale-if-error=60');
+    const p = origin.path;
     const a = await get(p);
     expect(a.headers['cache-status']).toContain('stored');
     gateway.clock.advance(1100);
-    fail = true;
+    origin.failing = true;
     const b = await get(p);
     expect(b.status).toBe(503);
     expect(b.body).toBe('down');
@@ -123,19 +115,11 @@ describe('2. response no-cache', () => {
 
 describe('3. proxy-revalidate and must-revalidate', () => {
   it('proxy-revalidate: once stale it is not served stale under stale-if-error', async () => {
-    let fail = false;
-    const p = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      res.setHeader('Cache-Control', 'max-age=1, proxy-revalidate, stale-if-error=60');
-      res.end('good');
-    });
+    const origin = gateway.failable('max-age=1, proxy-revalidate, stale-if-error=60');
+    const p = origin.path;
     await get(p);
     gateway.clock.advance(1100);
-    fail = true;
+    origin.failing = true;
     const b = await get(p);
     expect(b.status).toBe(503);
     expect(b.body).toBe('down');

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect, type AddressInfo, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -87,66 +87,6 @@ export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, ex
         server.close(() => resolve());
       }),
   };
-}
-
-export interface ProxyReply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-/** An absolute-form request (`GET http://host/path HTTP/1.1`) sent to the proxy on a fresh connection. */
-export function viaProxy(
-  proxyUrl: string,
-  targetUrl: string,
-  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; localAddress?: string } = {},
-): Promise<ProxyReply> {
-  const proxy = new URL(proxyUrl);
-  return new Promise<ProxyReply>((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: proxy.hostname,
-        port: proxy.port,
-        path: targetUrl,
-        method: options.method ?? 'GET',
-        headers: {
-          host: new URL(targetUrl).host,
-          // Node's client sends a DELETE/OPTIONS body without any framing unless told.
-          ...(options.body !== undefined && !options.headers?.['transfer-encoding'] ? { 'content-length': String(Buffer.byteLength(options.body)) } : {}),
-          ...options.headers,
-        },
-        agent: false,
-        localAddress: options.localAddress,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-/** Sends raw bytes to `port` and resolves with everything received until the server closes (or `untilIdleMs`). */
-export function rawExchange(port: number, bytes: string | Buffer, options: { endAfter?: RegExp; localAddress?: string } = {}): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
-    let data = '';
-    socket.on('data', (c: Buffer) => {
-      data += c.toString('latin1');
-      if (options.endAfter && options.endAfter.test(data)) {
-        socket.destroy();
-        resolve(data);
-      }
-    });
-    socket.on('end', () => resolve(data));
-    socket.on('close', () => resolve(data));
-    socket.on('error', reject);
-    socket.write(bytes);
-  });
 }
 
 export interface ConnectReply {
