@@ -61,7 +61,10 @@ export class ForwardDoor implements Door<ForwardDestination> {
     if (session.kind === 'http' && session.url.charCodeAt(0) === 47 /* / */) return this.answerLocally(session);
     const { auth, headerPolicy } = this.options;
     if (headerPolicy.seenBefore(session.req.headers)) return new ProxyError('loop_detected', 'this request has already been through this proxy');
-    if (auth === null || dryRun) return this.destination(session);
+    if (auth === null) return this.destination(session);
+    // A dry run (explain) takes the user it is given as authenticated; without one it is a request
+    // without credentials, which a real one would be refused for (407).
+    if (dryRun) return session.user === undefined ? this.authenticated(session, null, false) : this.destination(session);
     const credentials = session.req.headers['proxy-authorization'];
     const user = auth.authenticate(credentials);
     if (user instanceof Promise) return user.then((u) => this.authenticated(session, u, credentials !== undefined));
