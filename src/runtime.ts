@@ -17,7 +17,7 @@ import { RateLimiter, type RateLimitSpec } from './policy/rate-limiter.js';
 import { RuleSet } from './policy/rules.js';
 import { RequestGuard } from './pipeline/admission.js';
 import type { ExchangeRecord, SessionSink } from './pipeline/session.js';
-import { ownListenersOf } from './forward/destination-guard.js';
+import { ownListenersOf, type OwnListener } from './forward/destination-guard.js';
 import { ForwardProxy } from './forward/forward-proxy.js';
 import type { RecentBlocks } from './forward/recent-blocks.js';
 import { closeBackendClients } from './reverse/backend-client.js';
@@ -41,6 +41,8 @@ export interface RuntimeDeps {
   readonly recentBlocks?: RecentBlocks;
   /** The clock the rules' time-of-day conditions read (ms since the epoch); Date.now by default. */
   readonly now?: (() => number) | undefined;
+  /** This process's listeners, where the forward proxy never connects; default: those `config` names with a port. */
+  readonly ownListeners?: () => readonly OwnListener[];
 }
 
 export interface Runtime {
@@ -110,7 +112,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       admission: guardFor(config.forward.rate_limit, 'the forward proxy'),
       cache: deps.forwardCache,
       sink,
-      ownAddresses: ownListenersOf(config),
+      ownAddresses: deps.ownListeners ?? ownListenersOf(config),
       recentBlocks: deps.recentBlocks,
       now,
     });

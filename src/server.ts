@@ -16,7 +16,9 @@ import { ConfigError } from './config/errors.js';
 import { isLoopbackHost, type Config } from './config/schema.js';
 import { RecentBlocks } from './forward/recent-blocks.js';
 import type { Logger } from './core/log.js';
-import { Listeners, tlsOptions, type ListenerHost, type ListeningAddresses } from './listeners.js';
+import { Listeners, listenerSpecs, tlsOptions, type ListenerHost, type ListeningAddresses } from './listeners.js';
+import type { OwnListener } from './forward/destination-guard.js';
+import { parseListenAddress } from './config/units.js';
 import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
 
 export interface PorticoOptions {
@@ -66,6 +68,10 @@ export class Portico implements AdminTarget, ListenerHost {
   private readonly peers: WorkerPeers | undefined;
   private readonly summary: StatsSummary;
   private readonly now: (() => number) | undefined;
+  /** This process's listeners where they are bound (a port 0 in the config is known only then). */
+  private bound: readonly OwnListener[] = [];
+  /** Where the forward proxy must never connect: asked at each check, so it sees the bound ports. */
+  private readonly ownListeners = (): readonly OwnListener[] => this.bound;
 
   private constructor(config: Config, options: PorticoOptions) {
     this.log = options.log;
@@ -99,6 +105,7 @@ export class Portico implements AdminTarget, ListenerHost {
       },
       recentBlocks: this.recentBlocks,
       now: this.now,
+      ownListeners: this.ownListeners,
     };
   }
 
@@ -110,6 +117,7 @@ export class Portico implements AdminTarget, ListenerHost {
         ? new AdminHandler(portico, { exposed: !isLoopbackHost(config.admin.listen.host), log: options.log, version: VERSION, peers: options.peers }).handle
         : null;
       await portico.listeners.open(config, admin, options.supervised);
+      portico.bound = boundListeners(config, portico.listeners.addresses());
     } catch (err) {
       await portico.close(0);
       throw err;
@@ -212,4 +220,15 @@ export class Portico implements AdminTarget, ListenerHost {
     await this.listeners.close(drainMs);
     await this.cache?.close();
   }
+}
+
+/** The listeners `config` asks for, at the addresses they are bound to. */
+function boundListeners(config: Config, addresses: ListeningAddresses): OwnListener[] {
+  const out: OwnListener[] = [];
+  for (const spec of listenerSpecs(config)) {
+    const address = addresses[spec.name];
+    const bound = address === undefined ? null : parseListenAddress(address);
+    if (bound !== null) out.push({ key: spec.key, host: bound.host, port: bound.port });
+  }
+  return out;
 }
