@@ -2,7 +2,7 @@
  * The tests' raw-bytes client, for what Node's HTTP client would not send (malformed requests, HTTP/1.0,
  * odd targets) or where the exact bytes of the answer matter.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export interface RawOptions {
   /** Source address, e.g. 127.0.0.7. */
@@ -85,4 +85,69 @@ export function parseRawResponse(text: string): RawResponse {
 export function fieldOf(response: RawResponse, name: string): string | undefined {
   const lower = name.toLowerCase();
   return response.fields.find(([n]) => n.toLowerCase() === lower)?.[1];
+}
+
+/** The answer to a request head sent with exchangeHead. */
+export interface HeadReply {
+  readonly status: number;
+  /** The status line and header lines. */
+  readonly head: string;
+  /** Header fields, names in lower case (the last of repeated ones). */
+  readonly headers: Record<string, string>;
+  /** For an answer that closes the connection, its body (read to the end). */
+  readonly body: string;
+  /** For an answer that opens the connection (`opens`), the socket; bytes after the head are unshifted back. */
+  readonly socket: Socket;
+}
+
+export interface HeadOptions {
+  /** Source address, e.g. 127.0.0.7. */
+  readonly localAddress?: string;
+  /** Statuses that turn the connection into a tunnel (default 200, for CONNECT, and 101). */
+  readonly opens?: (status: number) => boolean;
+}
+
+/**
+ * Sends a request head (`text`, up to and including its blank line) on a fresh connection to
+ * 127.0.0.1:`port`. An answer that opens the connection resolves as soon as its head has arrived, with
+ * the socket to go on with; any other once the server has closed the connection, with its body.
+ */
+export function exchangeHead(port: number, text: string, options: HeadOptions = {}): Promise<HeadReply> {
+  const opens = options.opens ?? ((status: number) => status === 200 || status === 101);
+  return new Promise<HeadReply>((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
+    let buffer = Buffer.alloc(0);
+    let parsed: Omit<HeadReply, 'body'> | null = null;
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (parsed !== null) return;
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buffer.subarray(0, end).toString('latin1');
+      const rest = buffer.subarray(end + 4);
+      const lines = head.split('\r\n');
+      const status = Number(lines[0]!.split(' ')[1]);
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      parsed = { status, head, headers, socket };
+      if (opens(status)) {
+        socket.removeListener('data', onData);
+        socket.removeListener('error', reject);
+        if (rest.length > 0) socket.unshift(rest);
+        resolve({ ...parsed, body: '' });
+      } else {
+        buffer = rest;
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+    socket.on('close', () => {
+      if (parsed === null) reject(new Error(`connection closed before an answer: ${buffer.toString('latin1')}`));
+      else if (!opens(parsed.status)) resolve({ ...parsed, body: buffer.toString('utf8') });
+    });
+    socket.write(text);
+  });
 }
