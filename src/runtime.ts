@@ -142,7 +142,7 @@ function rateLimitSpec(rate: RateLimitConfig): RateLimitSpec {
   return { rate: rate.rate, burst: rate.burst ?? Math.max(1, Math.ceil(rate.rate)) };
 }
 
-export function toTimeouts(t: TimeoutsConfig): Timeouts {
+function toTimeouts(t: TimeoutsConfig): Timeouts {
   return { connectMs: t.connect, responseHeaderMs: t.response_header, idleMs: t.idle };
 }
 

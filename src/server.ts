@@ -65,7 +65,6 @@ export class Portico implements AdminTarget, ListenerHost {
   private readonly log: Logger;
   private readonly loadConfig: (() => Config) | undefined;
   private readonly onReloaded: (() => void) | undefined;
-  private readonly peers: WorkerPeers | undefined;
   private readonly summary: StatsSummary;
   private readonly now: (() => number) | undefined;
   /** This process's listeners where they are bound (a port 0 in the config is known only then). */
@@ -78,7 +77,6 @@ export class Portico implements AdminTarget, ListenerHost {
     this.now = options.now;
     this.loadConfig = options.loadConfig;
     this.onReloaded = options.onReloaded;
-    this.peers = options.peers;
     this.cache = config.cache.enabled
       ? DoorCaches.create({ reverse: config.reverse !== undefined, forward: config.forward !== undefined }, doorCacheSettings(config.cache), {
           log: options.log,

@@ -18,7 +18,7 @@ export class BodyRecorder extends Transform {
   private settled = false;
 
   constructor(
-    private readonly source: Readable,
+    source: Readable,
     private readonly limit: number,
     private readonly onComplete: (body: Buffer | null) => Promise<void>,
   ) {

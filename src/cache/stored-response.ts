@@ -39,11 +39,6 @@ const ENTRY_OVERHEAD = 512;
 /** Fields a 304 or HEAD response never changes in a stored response (RFC 9111 §3.2). */
 const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'content-range', 'transfer-encoding', 'age', 'set-cookie']);
 
-export function primaryKeyOf(key: string): string {
-  const i = key.indexOf('\n');
-  return i < 0 ? key : key.slice(0, i);
-}
-
 /** Tags from the configured tag header: space- or comma-separated. */
 export function parseTags(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];

@@ -145,7 +145,7 @@ export class ForwardDoor implements Door<ForwardDestination> {
  * True when host:port is the listener this request arrived on (pre-DNS: names and literals only;
  * `localhost`, loopback and unspecified addresses on the same port count).
  */
-export function isOwnAddress(host: string, port: number, socket: Session['req']['socket']): boolean {
+function isOwnAddress(host: string, port: number, socket: Session['req']['socket']): boolean {
   if (port !== socket.localPort) return false;
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (host === normalizeAddress(socket.localAddress)) return true;

@@ -108,7 +108,7 @@ function tooLarge(max: number): ProxyError {
 const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:\d{0,5})?$/;
 
 /** Returns why the request must be refused, or null when it may proceed. */
-export function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
+function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
   if (req.httpVersionMajor !== 1) {
     return new ProxyError('bad_request', `HTTP/${req.httpVersion} is not supported here; use HTTP/1.1`);
   }

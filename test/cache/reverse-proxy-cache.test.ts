@@ -4,8 +4,8 @@
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import type { HttpCache } from '../../src/cache/engine.js';
-import { request, type Reply } from '../helpers/http.js';
-import { routedGateway, type Handler } from './routed-gateway.js';
+import { request } from '../helpers/http.js';
+import { routedGateway } from './routed-gateway.js';
 
 const gateway = routedGateway('/t', { max_object_size: '64kb', tag_header: 'surrogate-key' });
 const { path, get } = gateway;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingLogger } from '../balance/logs.js';
 import { connectThrough } from '../forward/helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { request, viaProxy, waitFor } from '../helpers/http.js';
+import { request, viaProxy } from '../helpers/http.js';
 import { deadAddress } from '../helpers/origin.js';
 import { startPortico } from '../helpers/portico.js';
 import { api } from '../admin/helpers.js';
