@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from '../balance/logs.js';
 import { connectThrough } from '../forward/helpers.js';
+import { rawExchange } from '../helpers/raw.js';
 import { addresses, allFinished, forwardConnect, forwardHttp, reverseHttp, startBackend, startRig, upgradeRequest, type Answer, type Backend, type Rig } from './rig.js';
 
 let backend: Backend;
@@ -190,6 +191,27 @@ describe('CONNECT at the reverse door', () => {
     await allFinished();
     const lines = rig.accessLines().filter((l) => l.client === from);
     expect(lines.map(pick)).toEqual([{ door: 'reverse', method: 'CONNECT', status: 405 }]);
+  });
+});
+
+describe("requests Node's parser cannot read", () => {
+  const unreadable = [
+    ['reverse', 'Content-Length with Transfer-Encoding', () => `GET /smuggle HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'GET', '/smuggle'],
+    ['forward', 'a header line without a colon', (B: number) => `GET http://127.0.0.1:${B}/bad HTTP/1.1\r\nHost: 127.0.0.1:${B}\r\nNo colon here\r\n\r\n`, 'GET', `http://127.0.0.1:B/bad`],
+    ['reverse', 'TLS bytes on the plain listener', () => '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n', '-', '-'],
+  ] as const;
+  it.each(unreadable)('%s: %s is refused with 400 and logged once', async (door, _what, bytes, method, url) => {
+    const from = client();
+    const port = door === 'reverse' ? rig.reversePort : rig.forwardPort;
+    const answer = await rawExchange(port, bytes(backend.origin.port), { localAddress: from, deadlineMs: 5_000 });
+    sent++;
+    expect(answer.text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer.text).toMatch(/proxy-status: portico; error=http_request_error/i);
+    await allFinished();
+    const lines = rig.accessLines().filter((l) => l.client === from);
+    expect(lines.map((l) => ({ door: l.door, method: l.method, url: l.url, status: l.status }))).toEqual([
+      { door, method, url: url.replace(':B', `:${backend.origin.port}`), status: 400 },
+    ]);
   });
 });
 
