@@ -18,6 +18,7 @@ import { ProxyError } from './core/errors.js';
 import type { Logger } from './core/log.js';
 import { errorPage } from './pipeline/pages.js';
 import { writePageToSocket } from './pipeline/session.js';
+import { unreadableRequestError } from './pipeline/admission.js';
 import type { Runtime } from './runtime.js';
 
 export type ListenerName = 'forward' | 'reverse' | 'reverseTls' | 'admin';
@@ -111,7 +112,7 @@ export class Listeners {
         server = createHttpServer({ ...options, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 });
         if (adminHandler !== null) server.on('request', adminHandler);
       }
-      server.on('clientError', onClientError);
+      server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.unreadable(spec.name, err, socket));
       server.on('connection', (socket: Socket) => this.admit(socket));
       const given = addresses?.[spec.name];
       if (given !== undefined) {
@@ -212,6 +213,14 @@ export class Listeners {
     });
   }
 
+  /** A request the parser refused: the door answers it and logs it; the admin listener only answers. */
+  private unreadable(name: ListenerName, err: NodeJS.ErrnoException, socket: Socket): void {
+    const runtime = this.host.runtime;
+    if (name === 'forward' && runtime.forward) runtime.forward.handleUnreadable(err, socket);
+    else if ((name === 'reverse' || name === 'reverseTls') && runtime.reverse) runtime.reverse.handleUnreadable(err, socket, name === 'reverse' ? 'http' : 'https');
+    else onClientError(err, socket);
+  }
+
   private trackTunnel(socket: Duplex, kind: TunnelKind): void {
     this.host.traffic.trackTunnel(socket, kind);
     this.tunnels.add(socket);
@@ -307,12 +316,6 @@ function readTlsFile(path: string, key: string): Buffer {
 
 /** Malformed requests get a 4xx (with Proxy-Status) and the connection is closed; nothing is thrown. */
 function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable || err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  const code = err.code ?? '';
-  const kind =
-    code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : code === 'HPE_URI_TOO_LONG' ? 'uri_too_long' : 'bad_request';
-  writePageToSocket(socket, errorPage(new ProxyError(kind, 'the request could not be read'), undefined));
+  const refusal = unreadableRequestError(err, socket);
+  if (refusal !== null) writePageToSocket(socket, errorPage(refusal, undefined));
 }

@@ -18,7 +18,7 @@ import { RateLimiter, type RateLimitSpec } from './policy/rate-limiter.js';
 import { RuleSet } from './policy/rules.js';
 import { RequestGuard } from './pipeline/admission.js';
 import type { ExchangeRecord, SessionSink } from './pipeline/session.js';
-import { ownListenersOf } from './forward/destination-guard.js';
+import { ownListenersOf, type OwnListener } from './forward/destination-guard.js';
 import { ForwardProxy } from './forward/forward-proxy.js';
 import type { RecentBlocks } from './forward/recent-blocks.js';
 import { closeBackendClients } from './reverse/backend-client.js';
@@ -43,6 +43,10 @@ export interface RuntimeDeps {
   readonly recentBlocks?: RecentBlocks;
   /** Drops a URL's entries from the reverse cache everywhere (every worker, the shared tier): PURGE. */
   readonly purgeReverse?: PurgeStored | null;
+  /** The clock the rules' time-of-day conditions read (ms since the epoch); Date.now by default. */
+  readonly now?: (() => number) | undefined;
+  /** This process's listeners, where the forward proxy never connects; default: those `config` names with a port. */
+  readonly ownListeners?: () => readonly OwnListener[];
 }
 
 export interface Runtime {
@@ -66,6 +70,8 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
   // The front doors write the access log: with log.anonymize it leaves out the client address.
   const doorLog = config.log.anonymize ? deps.log.child({}, { redact: { paths: ['client'], remove: true } }) : deps.log;
   const sink: SessionSink = { log: doorLog, onDone: deps.onDone, onBlocked: deps.onBlocked };
+  const clock = deps.now;
+  const now = clock === undefined ? undefined : () => new Date(clock());
   const guards: { stop(): void }[] = [];
   const limits = config.limits;
   const guardFor = (rate: RateLimitConfig | undefined, what: string) => {
@@ -100,7 +106,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       door: new ReverseDoor({
         routes,
         admission: guardFor(rc.rate_limit, 'the reverse proxy'),
-        rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules' }),
+        rules: new RuleSet(rc.rules, { keyPath: 'reverse.rules', now }),
         purgeClients: rc.purge ? new CidrList(rc.purge.clients) : null,
       }),
       trustedProxies: new CidrList(rc.trusted_proxies),
@@ -118,8 +124,9 @@ export function buildRuntime(config: Config, deps: RuntimeDeps): Runtime {
       cache: deps.forwardCache,
       cacheRules: doorCacheRules(config.cache.rules, 'forward'),
       sink,
-      ownAddresses: ownListenersOf(config),
+      ownAddresses: deps.ownListeners ?? ownListenersOf(config),
       recentBlocks: deps.recentBlocks,
+      now,
     });
   }
   return { config, pools, reverse, forward, guards };
@@ -147,7 +154,7 @@ function rateLimitSpec(rate: RateLimitConfig): RateLimitSpec {
   return { rate: rate.rate, burst: rate.burst ?? Math.max(1, Math.ceil(rate.rate)) };
 }
 
-export function toTimeouts(t: TimeoutsConfig): Timeouts {
+function toTimeouts(t: TimeoutsConfig): Timeouts {
   return { connectMs: t.connect, responseHeaderMs: t.response_header, idleMs: t.idle };
 }
 

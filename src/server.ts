@@ -16,7 +16,9 @@ import { ConfigError } from './config/errors.js';
 import { isLoopbackHost, type Config } from './config/schema.js';
 import { RecentBlocks } from './forward/recent-blocks.js';
 import type { Logger } from './core/log.js';
-import { Listeners, tlsOptions, type ListenerHost, type ListeningAddresses } from './listeners.js';
+import { Listeners, listenerSpecs, tlsOptions, type ListenerHost, type ListeningAddresses } from './listeners.js';
+import type { OwnListener } from './forward/destination-guard.js';
+import { parseListenAddress } from './config/units.js';
 import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
 
 export interface PorticoOptions {
@@ -32,6 +34,11 @@ export interface PorticoOptions {
    * adopt().
    */
   readonly supervised?: ListeningAddresses;
+  /**
+   * The clock (ms since the epoch) that the caches' freshness and expiry and the rules' time-of-day
+   * conditions read; Date.now by default. Tests pass one they can move forward instead of sleeping.
+   */
+  readonly now?: () => number;
 }
 
 export interface WorkerPeers extends AdminPeers {
@@ -57,18 +64,26 @@ export class Portico implements AdminTarget, ListenerHost {
   private readonly listeners: Listeners;
   private readonly log: Logger;
   private readonly loadConfig: (() => Config) | undefined;
-  private readonly onReloaded: (() => void) | undefined;
+  /** Under the supervisor: the other workers (a PURGE reaches their caches too). */
   private readonly peers: WorkerPeers | undefined;
+  private readonly onReloaded: (() => void) | undefined;
   private readonly summary: StatsSummary;
+  private readonly now: (() => number) | undefined;
+  /** This process's listeners where they are bound (a port 0 in the config is known only then). */
+  private bound: readonly OwnListener[] = [];
+  /** Where the forward proxy must never connect: asked at each check, so it sees the bound ports. */
+  private readonly ownListeners = (): readonly OwnListener[] => this.bound;
 
   private constructor(config: Config, options: PorticoOptions) {
     this.log = options.log;
+    this.now = options.now;
     this.loadConfig = options.loadConfig;
-    this.onReloaded = options.onReloaded;
     this.peers = options.peers;
+    this.onReloaded = options.onReloaded;
     this.cache = config.cache.enabled
       ? DoorCaches.create({ reverse: config.reverse !== undefined, forward: config.forward !== undefined }, doorCacheSettings(config.cache), {
           log: options.log,
+          now: options.now,
           onInvalidate: options.peers?.announceInvalidation,
         })
       : null;
@@ -91,6 +106,8 @@ export class Portico implements AdminTarget, ListenerHost {
       },
       recentBlocks: this.recentBlocks,
       purgeReverse: this.cache?.reverse ? this.purgeReverse : null,
+      now: this.now,
+      ownListeners: this.ownListeners,
     };
   }
 
@@ -112,6 +129,7 @@ export class Portico implements AdminTarget, ListenerHost {
         ? new AdminHandler(portico, { exposed: !isLoopbackHost(config.admin.listen.host), log: options.log, version: VERSION, peers: options.peers }).handle
         : null;
       await portico.listeners.open(config, admin, options.supervised);
+      portico.bound = boundListeners(config, portico.listeners.addresses());
     } catch (err) {
       await portico.close(0);
       throw err;
@@ -214,4 +232,15 @@ export class Portico implements AdminTarget, ListenerHost {
     await this.listeners.close(drainMs);
     await this.cache?.close();
   }
+}
+
+/** The listeners `config` asks for, at the addresses they are bound to. */
+function boundListeners(config: Config, addresses: ListeningAddresses): OwnListener[] {
+  const out: OwnListener[] = [];
+  for (const spec of listenerSpecs(config)) {
+    const address = addresses[spec.name];
+    const bound = address === undefined ? null : parseListenAddress(address);
+    if (bound !== null) out.push({ key: spec.key, host: bound.host, port: bound.port });
+  }
+  return out;
 }

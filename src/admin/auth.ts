@@ -9,8 +9,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 
-export { isLoopbackHost } from '../config/schema.js';
-
 export type Access = 'read' | 'write';
 
 export interface Denial {

@@ -1,13 +1,14 @@
 /**
  * What a reload changed, in words an operator reads: `pools.api: added`, `pools.app.servers: changed`,
  * `forward.rules: changed`. Listen addresses and the cache store are bound at start: a change to them
- * (and the number of worker processes) is reported as needing a restart.
+ * (and the number of worker processes) is reported as needing a restart. `reverse.tls` is not: a reload
+ * swaps the certificate, key, ciphers and minimum version of the running TLS listener (Listeners.apply).
  */
 import type { Config } from '../config/schema.js';
 import type { ReloadOutcome } from './sources.js';
 
 /** Keys whose new value only takes effect after a restart. */
-const RESTART_KEYS = ['workers', 'reverse.listen', 'reverse.tls_listen', 'reverse.tls', 'forward.listen', 'admin.listen', 'cache', 'log.access'] as const;
+const RESTART_KEYS = ['workers', 'reverse.listen', 'reverse.tls_listen', 'forward.listen', 'admin.listen', 'cache', 'log.access'] as const;
 
 export function diffConfig(before: Config, after: Config): ReloadOutcome {
   const changes: string[] = [];

@@ -1,7 +1,9 @@
 /**
  * `GET /api/explain`: what a front door would decide for a request, and why, without sending it — a
  * dry run of the very phases a real request goes through (src/pipeline/runner.ts dryRun), so it cannot
- * disagree with them. The rate limits are not charged, proxy authentication is taken as given (`user`).
+ * disagree with them. The rate limits are not charged; proxy authentication is taken as given (`user`),
+ * and at a forward door with proxy authentication a query without `user` is a request without
+ * credentials (407).
  *
  *   forward door: `url` is an http:// URL (a relayed request, `method` GET by default) or https:// /
  *                 host:port (a CONNECT);

@@ -93,7 +93,7 @@ export class RecentLatency {
 }
 
 /** Prometheus-style bucket bounds, in seconds. */
-export const PROMETHEUS_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const PROMETHEUS_BUCKETS_SECONDS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** A cumulative histogram in seconds with fixed bounds (the last slot is +Inf). Never reset. */
 export class CumulativeHistogram {

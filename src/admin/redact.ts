@@ -7,7 +7,7 @@ import { writtenConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { formatAddress, formatDuration, formatSize } from '../config/units.js';
 
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 /** Keys whose values are sizes (bytes in the Config) and durations (milliseconds). */
 const SIZE_KEYS: ReadonlySet<string> = new Set(['max_size', 'max_object_size', 'max_url_length', 'max_header_size', 'max_body_size']);

@@ -10,10 +10,10 @@ import type { ExchangeRecord, FrontDoor } from '../pipeline/session.js';
 import { CumulativeHistogram, RecentLatency } from './latency.js';
 
 export const DOORS = ['reverse', 'forward'] as const satisfies readonly FrontDoor[];
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'OTHER'] as const;
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'OTHER'] as const;
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** How the cache took part: its `cacheResult`, `none` when it never answered (errors, cache off). */
-export const CACHE_RESULTS = ['hit', 'stale', 'revalidated', 'miss', 'bypass', 'local', 'none', 'other'] as const;
+const CACHE_RESULTS = ['hit', 'stale', 'revalidated', 'miss', 'bypass', 'local', 'none', 'other'] as const;
 export const TUNNEL_KINDS = ['connect', 'upgrade'] as const;
 
 export type DoorName = (typeof DOORS)[number];
@@ -23,7 +23,7 @@ const N_METHODS = METHODS.length;
 const N_STATUS = STATUS_CLASSES.length;
 const N_CACHE = CACHE_RESULTS.length;
 /** Seconds of per-second history kept for the RPS chart. */
-export const HISTORY_SECONDS = 300;
+const HISTORY_SECONDS = 300;
 
 /** An upstream attempt's outcome, as the balance layer reports it. */
 export type AttemptResult = 'ok' | 'failure';
@@ -36,7 +36,7 @@ export interface AttemptBackend {
 }
 
 /** Per backend (pool + address), across reloads. */
-export class BackendTraffic {
+class BackendTraffic {
   attempts = 0;
   failures = 0;
   readonly histogram = new CumulativeHistogram();

@@ -37,7 +37,7 @@ export interface PoolJson {
   readonly servers: readonly BackendJson[];
 }
 
-export function poolView(target: AdminTarget, name: string, pool: PoolView): PoolJson {
+function poolView(target: AdminTarget, name: string, pool: PoolView): PoolJson {
   const traffic = target.traffic;
   const servers = pool.snapshot().map((s): BackendJson => {
     const t = traffic.backend(name, new URL(s.url).href);

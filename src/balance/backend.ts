@@ -24,7 +24,7 @@ export interface BackendOptions {
  * The opaque, stable id of a backend (used in the sticky cookie and the admin API): 16 hex chars of
  * sha256(pool NUL address), or of an HMAC when a secret is given. It never contains the address.
  */
-export function backendId(pool: string, address: string, secret?: string): string {
+function backendId(pool: string, address: string, secret?: string): string {
   const input = `${pool}\0${address}`;
   const digest = secret ? createHmac('sha256', secret).update(input) : createHash('sha256').update(input);
   return digest.digest('hex').slice(0, 16);

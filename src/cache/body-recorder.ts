@@ -34,7 +34,7 @@ export class BodyRecorder extends Transform {
   private abandoned = false;
 
   constructor(
-    private readonly source: Readable,
+    source: Readable,
     private readonly options: RecorderOptions,
     private readonly onComplete: (body: Buffer | BodyWriter | null) => Promise<void>,
   ) {

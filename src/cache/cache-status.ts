@@ -20,8 +20,6 @@ export interface CacheStatusParams {
   readonly detail?: string;
 }
 
-export const HIT = `${CACHE_NAME}; hit`;
-
 export function cacheStatus(p: CacheStatusParams): string {
   let s = CACHE_NAME;
   if (p.hit) s += '; hit';

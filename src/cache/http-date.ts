@@ -43,8 +43,3 @@ function build(year: number, monthName: string, day: number, hh: string, mm: str
   if (new Date(ms).getUTCDate() !== day) return null;
   return ms;
 }
-
-/** IMF-fixdate for `ms` (what `Date.prototype.toUTCString` produces). */
-export function formatHttpDate(ms: number): string {
-  return new Date(ms).toUTCString();
-}

@@ -67,6 +67,7 @@ const ENTRY_OVERHEAD = 512;
 /** Fields a 304 or HEAD response never changes in a stored response (RFC 9111 §3.2). */
 const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'content-range', 'transfer-encoding', 'age', 'set-cookie']);
 
+/** The URL part of a stored entry's key (`url + "\n" + variant key`). */
 export function primaryKeyOf(key: string): string {
   const i = key.indexOf('\n');
   return i < 0 ? key : key.slice(0, i);

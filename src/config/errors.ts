@@ -1,14 +1,6 @@
-/** A config that cannot be used: every problem names the key path (or flag) and what was expected. */
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-
-  constructor(problems: readonly string[], source?: string) {
-    const prefix = source ? `${source}: ` : '';
-    super(problems.map((p) => prefix + p).join('\n'));
-    this.name = 'ConfigError';
-    this.problems = problems.map((p) => prefix + p);
-  }
-}
+// The error type lives in src/core, so that the compile steps below the config layer (access rules)
+// can throw it without importing the config layer.
+export { ConfigError } from '../core/config-error.js';
 
 /** Formats a key path the way users write it: `pools.web.servers[1].weight`. */
 export function formatKeyPath(path: readonly PropertyKey[]): string {

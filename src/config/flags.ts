@@ -141,11 +141,6 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   };
 }
 
-/** File (if any) + flag overlay → validated Config. `--upstream` adds a `/` route to pool "default". */
-export function loadConfig(args: CliArgs): Config {
-  return loadCheckedConfig(args).config;
-}
-
 /**
  * What a start (and `--check`, and a reload) does before listening: read the file, merge the flags,
  * validate, then run every compile step (src/config/check.ts). Throws a ConfigError with every

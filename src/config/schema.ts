@@ -162,7 +162,6 @@ const route = z.strictObject({
   rate_limit: rateLimit.optional(),
   max_body_size: size.optional(),
 });
-export type RouteConfig = z.output<typeof route>;
 
 const reverse = z.strictObject({
   listen: listenAddress('0.0.0.0').optional(),
@@ -183,7 +182,6 @@ const reverse = z.strictObject({
     })
     .optional(),
 });
-export type ReverseConfig = z.output<typeof reverse>;
 
 /** Access rules of the forward proxy: first match wins, default allow. */
 const forwardRule = z.strictObject({
@@ -193,7 +191,6 @@ const forwardRule = z.strictObject({
   port: oneOrMany(z.int().min(1).max(65535, msg('a port number'))).optional(),
   user: oneOrMany(text).optional(),
 });
-export type ForwardRuleConfig = z.output<typeof forwardRule>;
 
 const forward = z.strictObject({
   listen: listenAddress('127.0.0.1').default({ host: '127.0.0.1', port: 3128 }),
@@ -303,7 +300,6 @@ const admin = z.strictObject({
   /** Bearer token: required for state-changing calls, and for everything when listen is beyond loopback. */
   token: text.optional(),
 });
-export type AdminConfig = z.output<typeof admin>;
 
 /** True for 127.0.0.0/8, ::1, IPv4-mapped loopback and `localhost`. */
 export function isLoopbackHost(host: string): boolean {

@@ -18,15 +18,6 @@ export function withoutFields(raw: readonly string[], names: ReadonlySet<string>
   return out;
 }
 
-/** A copy of `raw` keeping only the fields whose lower-case names are in `names`. */
-export function onlyFields(raw: readonly string[], names: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (names.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
-  }
-  return out;
-}
-
 /** The first value of a header in a Node header object, as a string. */
 export function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -25,7 +25,7 @@ export function prettyOptions(colorize: boolean): PrettyOptions {
 }
 
 /** One terminal line for a log record (request lines in their own short form). */
-export function formatLine(log: Log, c: Colors): string {
+function formatLine(log: Log, c: Colors): string {
   const time = c.dim(clock(typeof log.time === 'number' ? log.time : Date.now()));
   if (log.msg === 'request' && typeof log.status === 'number') return `${time} ${requestLine(log, c)}`;
   const level = typeof log.level === 'number' ? (LEVELS[log.level] ?? String(log.level)) : 'INFO';

@@ -29,7 +29,7 @@ export function createLogger(level: LogLevel, pretty = process.stdout.isTTY === 
 }
 
 /** Output errors that mean "nobody reads this any more". */
-export const BROKEN_OUTPUT: ReadonlySet<string> = new Set(['EPIPE', 'EIO', 'ECONNRESET', 'ENXIO', 'EBADF']);
+const BROKEN_OUTPUT: ReadonlySet<string> = new Set(['EPIPE', 'EIO', 'ECONNRESET', 'ENXIO', 'EBADF']);
 
 /**
  * Makes writes to a stream whose reader is gone harmless: such an error disables the stream's writes

@@ -61,7 +61,10 @@ export class ForwardDoor implements Door<ForwardDestination> {
     if (session.kind === 'http' && session.url.charCodeAt(0) === 47 /* / */) return this.answerLocally(session);
     const { auth, headerPolicy } = this.options;
     if (headerPolicy.seenBefore(session.req.headers)) return new ProxyError('loop_detected', 'this request has already been through this proxy');
-    if (auth === null || dryRun) return this.destination(session);
+    if (auth === null) return this.destination(session);
+    // A dry run (explain) takes the user it is given as authenticated; without one it is a request
+    // without credentials, which a real one would be refused for (407).
+    if (dryRun) return session.user === undefined ? this.authenticated(session, null, false) : this.destination(session);
     const credentials = session.req.headers['proxy-authorization'];
     const user = auth.authenticate(credentials);
     if (user instanceof Promise) return user.then((u) => this.authenticated(session, u, credentials !== undefined));
@@ -145,7 +148,7 @@ export class ForwardDoor implements Door<ForwardDestination> {
  * True when host:port is the listener this request arrived on (pre-DNS: names and literals only;
  * `localhost`, loopback and unspecified addresses on the same port count).
  */
-export function isOwnAddress(host: string, port: number, socket: Session['req']['socket']): boolean {
+function isOwnAddress(host: string, port: number, socket: Session['req']['socket']): boolean {
   if (port !== socket.localPort) return false;
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (host === normalizeAddress(socket.localAddress)) return true;

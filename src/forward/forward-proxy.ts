@@ -6,7 +6,7 @@
  * byte tunnel (tunnel.ts), within forward.max_tunnels.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { LookupFunction } from 'node:net';
+import type { LookupFunction, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { cacheKeyUrl, keyedPath } from '../cache/cache-key.js';
 import { NO_RULES } from '../cache/cache-rule.js';
@@ -14,7 +14,7 @@ import type { CacheEngine } from '../cache/types.js';
 import type { ForwardConfig } from '../config/schema.js';
 import { ProxyError } from '../core/errors.js';
 import type { Timeouts } from '../core/messages.js';
-import { admitBody, type RequestGuard } from '../pipeline/admission.js';
+import { admitBody, refuseUnreadable, type RequestGuard } from '../pipeline/admission.js';
 import { NO_CACHE_RULES, type DoorCacheRules } from '../pipeline/cache-rules.js';
 import { exchange } from '../pipeline/http-exchange.js';
 import { localPage } from '../pipeline/pages.js';
@@ -152,6 +152,11 @@ export class ForwardProxy {
   handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const session = new SocketSession('forward', 'connect', req, socket, head, normalizeAddress(req.socket.remoteAddress), 'http', this.sink);
     runPhases(session, this.door, this.connect);
+  }
+
+  /** A request Node's parser could not read: refused and logged like every other. */
+  handleUnreadable(err: NodeJS.ErrnoException, socket: Socket): void {
+    refuseUnreadable('forward', err, socket, 'http', this.sink);
   }
 
   /** The proxy phase of an absolute-URI request: through the cache to the origin. */

@@ -250,33 +250,36 @@ type LookupForPort = (port: number) => LookupFunction | undefined;
  * port (a pooled connection was checked when it was made).
  */
 class CheckedHttpAgent extends HttpAgent {
-  private readonly lookupForPort: LookupForPort;
-
-  constructor(options: AgentOptions, lookupForPort: LookupForPort) {
+  constructor(
+    options: AgentOptions,
+    private readonly lookupForPort: LookupForPort,
+  ) {
     super(options);
-    this.lookupForPort = lookupForPort;
   }
 
   override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    const lookup = this.lookupForPort(Number(options.port) || 80);
-    if (lookup !== undefined) options.lookup = lookup;
-    return super.createConnection(options, callback);
+    return super.createConnection(withLookup(options, this.lookupForPort, 80), callback);
   }
 }
 
 class CheckedHttpsAgent extends HttpsAgent {
-  private readonly lookupForPort: LookupForPort;
-
-  constructor(options: HttpsAgentOptions, lookupForPort: LookupForPort) {
+  constructor(
+    options: HttpsAgentOptions,
+    private readonly lookupForPort: LookupForPort,
+  ) {
     super(options);
-    this.lookupForPort = lookupForPort;
   }
 
   override createConnection(options: HttpsRequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    const lookup = this.lookupForPort(Number(options.port) || 443);
-    if (lookup !== undefined) options.lookup = lookup;
-    return super.createConnection(options, callback);
+    return super.createConnection(withLookup(options, this.lookupForPort, 443), callback);
   }
+}
+
+/** `options` with the guarded lookup for its port (`defaultPort` when it names none), if there is one. */
+function withLookup<T extends { port?: number | string | null | undefined; lookup?: LookupFunction | undefined }>(options: T, lookupForPort: LookupForPort, defaultPort: number): T {
+  const lookup = lookupForPort(Number(options.port) || defaultPort);
+  if (lookup !== undefined) options.lookup = lookup;
+  return options;
 }
 
 /** Stands in for the ClientRequest that proxy agents expect: they only emit events on it. */

@@ -145,7 +145,7 @@ class JsonFileAccessLog implements AccessLog {
  * tool reads, with the cache result, the upstream and the time taken added as three more fields:
  * `… "curl/8.5.0" hit 10.0.0.5:3000 12`.
  */
-export class CombinedAccessLog implements AccessLog {
+class CombinedAccessLog implements AccessLog {
   constructor(
     private readonly destination: Destination,
     private readonly anonymize: boolean,
@@ -176,7 +176,7 @@ function closeDestination(destination: Destination): void {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'] as const;
 
 /** `10/Oct/2026:13:55:36 +0200`, local time as Apache writes it. */
-export function clfTime(d: Date): string {
+function clfTime(d: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const offset = -d.getTimezoneOffset();
   const sign = offset >= 0 ? '+' : '-';
@@ -184,7 +184,7 @@ export function clfTime(d: Date): string {
   return `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`;
 }
 
-export function combinedLine(r: AccessRecord, anonymize: boolean, at: Date): string {
+function combinedLine(r: AccessRecord, anonymize: boolean, at: Date): string {
   const host = anonymize || r.client === '' ? '-' : r.client;
   const user = r.user ? token(r.user) : '-';
   const request = `${r.method} ${r.url} HTTP/${r.httpVersion ?? '1.1'}`;

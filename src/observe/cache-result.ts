@@ -15,7 +15,7 @@
  */
 import { CACHE_NAME } from '../cache/cache-status.js';
 
-export const CACHE_WORDS = ['hit', 'stale', 'revalidated', 'miss', 'bypass', 'local', 'none'] as const;
+const CACHE_WORDS = ['hit', 'stale', 'revalidated', 'miss', 'bypass', 'local', 'none'] as const;
 export type CacheWord = (typeof CACHE_WORDS)[number];
 
 const OUR_MEMBER = `${CACHE_NAME};`;
@@ -35,7 +35,7 @@ export function cacheResultOf(rawHeaders: readonly string[], fallback: string | 
 }
 
 /** Maps the parameters of our member (`hit; ttl=5`, `fwd=stale; fwd-status=304`, …) to a word. */
-export function cacheWordOf(params: string): CacheWord {
+function cacheWordOf(params: string): CacheWord {
   let hit = false;
   let fwd = '';
   let fwdStatus = '';

@@ -2,13 +2,15 @@
  * Admission: the first phase every request passes, at both doors and every entry point. Checks what
  * Node's parser lets through but a proxy must not relay — framing that a backend could read differently
  * (request smuggling), versions other than HTTP/1.x, duplicate Host — the configured size limits, and
- * the door's rate limit. Also the request body's own limits, checked once the request is going upstream.
+ * the door's rate limit. Also the request body's own limits, checked once the request is going upstream,
+ * and the requests Node's parser itself refused (refuseUnreadable), which are answered and logged too.
  */
 import { Transform, type Readable } from 'node:stream';
 import { RateLimiter, type RateLimitSpec } from '../policy/rate-limiter.js';
 import { ProxyError } from '../core/errors.js';
 import { hasRequestBody } from '../core/hop-by-hop.js';
-import type { HttpSession, RequestHead } from './session.js';
+import type { Socket } from 'node:net';
+import { UnreadableSession, type FrontDoor, type HttpSession, type RequestHead, type SessionSink } from './session.js';
 
 export interface RequestLimits {
   /** Longest request target, in bytes (414 beyond). */
@@ -104,11 +106,33 @@ function tooLarge(max: number): ProxyError {
   return new ProxyError('payload_too_large', `the request body is larger than the ${max} bytes allowed`, { headers: { connection: 'close' } });
 }
 
+/**
+ * A request Node's parser refused (its server's `clientError`): answered with 400, 408, 414 or 431 and
+ * logged through `sink` like every other request. A client that is already gone gets nothing.
+ */
+export function refuseUnreadable(door: FrontDoor, err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket, scheme: 'http' | 'https', sink: SessionSink): void {
+  const refusal = unreadableRequestError(err, socket);
+  if (refusal === null) return;
+  new UnreadableSession(door, socket, err.rawPacket, scheme, sink).refuse(refusal);
+}
+
+/** Why a request the parser refused is refused, or null (and the socket destroyed) when its client is gone. */
+export function unreadableRequestError(err: NodeJS.ErrnoException, socket: Socket): ProxyError | null {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return null;
+  }
+  const code = err.code ?? '';
+  const kind =
+    code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : code === 'HPE_URI_TOO_LONG' ? 'uri_too_long' : 'bad_request';
+  return new ProxyError(kind, 'the request could not be read');
+}
+
 /** RFC 9110 §7.2 Host: uri-host [ ":" port ], uri-host being a reg-name or an IP literal. */
 const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:\d{0,5})?$/;
 
 /** Returns why the request must be refused, or null when it may proceed. */
-export function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
+function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
   if (req.httpVersionMajor !== 1) {
     return new ProxyError('bad_request', `HTTP/${req.httpVersion} is not supported here; use HTTP/1.1`);
   }

@@ -92,6 +92,6 @@ export function escapeHtml(text: string): string {
 }
 
 /** RFC 8941 sf-string. */
-export function quoteSf(text: string): string {
+function quoteSf(text: string): string {
   return `"${text.replace(/[\\"]/g, '\\$&').replace(/[^\x20-\x7e]/g, '?')}"`;
 }

@@ -124,7 +124,8 @@ export interface DryRunOutcome<D> {
 
 /**
  * Phases 1–4 without side effects: the rate limits are not charged (and not checked), proxy
- * authentication is taken as given (the session's `user`), nothing is sent.
+ * authentication is taken as given (the session's `user`; none is a request without credentials),
+ * nothing is sent.
  */
 export async function dryRun<D>(session: Session, door: Door<D>): Promise<DryRunOutcome<D>> {
   const none = { verdict: null, dest: null };

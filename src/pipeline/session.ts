@@ -5,10 +5,12 @@
  * which writes the one access-log line and tells the statistics.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { writeAccess } from '../observe/access-log.js';
+import { normalizeAddress } from '../policy/cidr-list.js';
 import type { BlockedRequest } from '../policy/rules.js';
 import { errorPage, type Page } from './pages.js';
 
@@ -238,6 +240,56 @@ export class SocketSession extends Session {
     writePageToSocket(this.socket, page, this.method === 'HEAD');
     this.finish(page.status);
   }
+}
+
+/**
+ * A request Node's parser could not read (malformed, too large a head, too slow): refused with its
+ * page on the raw socket, and logged and counted like every other request, with what its first line
+ * says (or `-`).
+ */
+export class UnreadableSession extends Session {
+  private started = false;
+
+  constructor(
+    door: FrontDoor,
+    private readonly socket: Socket,
+    /** The bytes the parser choked on (Node's `rawPacket`), for the request line. */
+    firstBytes: Buffer | undefined,
+    scheme: 'http' | 'https',
+    sink: SessionSink,
+  ) {
+    super(door, 'http', unreadableHead(socket, firstBytes), normalizeAddress(socket.remoteAddress), scheme, sink);
+  }
+
+  get answered(): boolean {
+    return this.started;
+  }
+
+  abort(): void {
+    this.socket.destroy();
+  }
+
+  respond(page: Page): void {
+    this.started = true;
+    writePageToSocket(this.socket, page);
+    this.finish(page.status);
+  }
+}
+
+/** The request line of `bytes` as far as it can be read, for the log. */
+function unreadableHead(socket: RequestHead['socket'], bytes: Buffer | undefined): RequestHead {
+  const line = bytes === undefined ? '' : bytes.subarray(0, Math.min(bytes.length, 8 * 1024)).toString('latin1').split('\r\n', 1)[0]!;
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) (\S{1,8192}) HTTP\/(\d)\.(\d)$/.exec(line);
+  return {
+    method: m?.[1] ?? '-',
+    url: m?.[2] ?? '-',
+    headers: {},
+    rawHeaders: [],
+    httpVersion: m ? `${m[3]}.${m[4]}` : '1.1',
+    httpVersionMajor: m ? Number(m[3]) : 1,
+    httpVersionMinor: m ? Number(m[4]) : 1,
+    socket: { localAddress: socket.localAddress, localPort: socket.localPort },
+  };
 }
 
 /**

@@ -168,15 +168,6 @@ export function isLoopbackOrUnspecified(address: string): boolean {
   return false;
 }
 
-/** True for 0.0.0.0, :: and ::ffff:0.0.0.0. */
-export function isUnspecifiedAddress(address: string): boolean {
-  const n = parseIPv4(address);
-  if (n >= 0) return n === 0;
-  const g = scratch;
-  if (!parseIPv6(address, g)) return false;
-  return g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && (g[5] === 0 || g[5] === 0xffff) && g[6] === 0 && g[7] === 0;
-}
-
 /**
  * One spelling per address, for comparing: dotted quad for IPv4 and IPv4-mapped IPv6, eight
  * lower-case hex groups for other IPv6; null for text that is not an address.

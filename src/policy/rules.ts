@@ -10,7 +10,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../core/config-error.js';
 import { cookieValue } from '../core/header-list.js';
 import { CidrList } from './cidr-list.js';
 import { HostMatcher } from './host-matcher.js';

@@ -5,6 +5,7 @@
  * pool (pool-fetch.ts); for an Upgrade, a tunnel to a backend of the pool (upgrade-tunnel.ts).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../balance/backend.js';
 import { cacheKeyUrl, keyedPath } from '../cache/cache-key.js';
@@ -13,7 +14,7 @@ import type { CacheEngine } from '../cache/types.js';
 import { ProxyError } from '../core/errors.js';
 import { endToEndRequestHeaders } from '../core/hop-by-hop.js';
 import type { Reply, UpstreamOverrides, UpstreamResponse } from '../core/messages.js';
-import { admitBody, requestBody } from '../pipeline/admission.js';
+import { admitBody, refuseUnreadable, requestBody } from '../pipeline/admission.js';
 import type { DoorCacheRules } from '../pipeline/cache-rules.js';
 import { exchange, NO_HOOKS, type ExchangeHooks } from '../pipeline/http-exchange.js';
 import { runPhases } from '../pipeline/runner.js';
@@ -68,6 +69,11 @@ export class ReverseGateway {
   handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, scheme: 'http' | 'https'): void {
     const session = new SocketSession('reverse', 'connect', req, socket, head, normalizeAddress(req.socket.remoteAddress), scheme, this.sink);
     session.refuse(new ProxyError('method_not_allowed', 'this is a reverse proxy, not a forward proxy', { headers: { allow: REVERSE_METHODS } }));
+  }
+
+  /** A request Node's parser could not read: refused and logged like every other. */
+  handleUnreadable(err: NodeJS.ErrnoException, socket: Socket, scheme: 'http' | 'https'): void {
+    refuseUnreadable('reverse', err, socket, scheme, this.sink);
   }
 
   private readonly proxyHttp = (session: HttpSession, dest: ReverseDestination): void => {

@@ -177,15 +177,20 @@ describe('GET /api/config', () => {
 
 describe('GET /api/explain', () => {
   it('names the rule that would block a request, and why', async () => {
-    const ads = await api(`${admin}/api/explain?url=${encodeURIComponent('http://x.ads.example/banner')}&client=127.0.0.1`);
+    // This forward proxy asks for credentials: explain takes `user` as authenticated.
+    const ads = await api(`${admin}/api/explain?url=${encodeURIComponent('http://x.ads.example/banner')}&client=127.0.0.1&user=alice`);
     expect(ads.status).toBe(200);
     expect(ads.json).toMatchObject({ decision: 'deny', rule: '"ads" (forward.rules[0])' });
     expect(ads.json.reason).toMatch(/first rule that matches/);
-    const bot = await api(`${admin}/api/explain?url=http://example.com/&client=127.0.0.1&user_agent=BadBot/1.0`);
+    const bot = await api(`${admin}/api/explain?url=http://example.com/&client=127.0.0.1&user=alice&user_agent=BadBot/1.0`);
     expect(bot.json).toMatchObject({ decision: 'deny', rule: '"bots" (forward.rules[1])' });
-    const ok = await api(`${admin}/api/explain?url=http://example.com/&client=127.0.0.1&user_agent=curl/8`);
+    const ok = await api(`${admin}/api/explain?url=http://example.com/&client=127.0.0.1&user=alice&user_agent=curl/8`);
     expect(ok.json).toMatchObject({ decision: 'allow', rule: null });
     expect(ok.json.reason).toMatch(/none of the 2 rules matches/);
+    // Without a user it is a request without credentials, as a real one would be answered.
+    const anonymous = await api(`${admin}/api/explain?url=http://example.com/&client=127.0.0.1`);
+    expect(anonymous.json).toMatchObject({ decision: 'deny', phase: 'resolve', status: 407 });
+    expect(anonymous.json.reason).toMatch(/needs a user name and password/);
   });
 
   it('explains the client allow-list and CONNECT ports too', async () => {
@@ -193,7 +198,7 @@ describe('GET /api/explain', () => {
     expect(outsider.json).toMatchObject({ decision: 'deny', rule: null });
     expect(outsider.json).toMatchObject({ phase: 'client', status: 403 });
     expect(outsider.json.reason).toMatch(/10\.1\.2\.3 is not allowed to use this proxy \(see forward\.clients\)/);
-    const port = await api(`${admin}/api/explain?url=example.com:8443&client=127.0.0.1`);
+    const port = await api(`${admin}/api/explain?url=example.com:8443&client=127.0.0.1&user=alice`);
     expect(port.json).toMatchObject({ decision: 'deny', phase: 'resolve', status: 403, request: { method: 'CONNECT', target: 'example.com:8443' } });
     expect(port.json.reason).toMatch(/connect_ports/);
     expect((await api(`${admin}/api/explain`)).status).toBe(400);

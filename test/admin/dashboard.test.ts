@@ -5,10 +5,10 @@
  * it writes docs/dashboard.png (and docs/dashboard-phone.png) for the README.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request, waitFor } from '../helpers/http.js';
+import { request, viaProxy, waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { api, exposedAdmin } from './helpers.js';
@@ -40,19 +40,6 @@ function backend(name: string, delayMs: number) {
   };
 }
 
-/** An absolute-form request through the forward proxy (what a browser configured to use it sends). */
-function viaForwardProxy(proxy: string, url: string): Promise<void> {
-  const { hostname, port } = new URL(proxy);
-  return new Promise<void>((resolve) => {
-    const req = httpRequest({ host: hostname, port, path: url, headers: { host: new URL(url).host }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    });
-    req.on('error', () => resolve());
-    req.end();
-  });
-}
-
 /** Keeps a mix of requests flowing until the test ends: pages, cacheable assets, a few 404s and 500s, blocked ads. */
 async function keepTrafficFlowing(reverse: string, forward: string): Promise<void> {
   let i = 0;
@@ -62,7 +49,7 @@ async function keepTrafficFlowing(reverse: string, forward: string): Promise<voi
     await Promise.all([
       request(`${reverse}${path}`).catch(() => undefined),
       request(`${reverse}/static/logo.svg`).catch(() => undefined),
-      i % 97 === 0 ? viaForwardProxy(forward, `http://ads${i % 3}.doubleclick.net/pixel?i=${i}`) : undefined,
+      i % 97 === 0 ? viaProxy(forward, `http://ads${i % 3}.doubleclick.net/pixel?i=${i}`).catch(() => undefined) : undefined,
     ]);
     // A slow wave in the request rate, so the chart has a shape.
     await new Promise((r) => setTimeout(r, (5 + (i % 40)) * (1.6 + Math.sin(Date.now() / 9_000))));

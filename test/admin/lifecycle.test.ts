@@ -8,7 +8,6 @@ import { Agent, get } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { startCli as startRunningCli, type RunningCli } from '../helpers/cli.js';
 import { request, waitFor } from '../helpers/http.js';
-import type { Origin } from '../helpers/origin.js';
 import { api, writeTempFile } from './helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 

@@ -153,6 +153,14 @@ describe('diffConfig', () => {
     expect(outcome.restartNeeded).toEqual(['reverse.listen']);
     expect(diffConfig(before, validateConfig(base))).toEqual({ changes: [], restartNeeded: [] });
   });
+
+  it('does not ask for a restart for a new certificate: the running TLS listener takes it on reload', () => {
+    const tls = (cert: string) => ({ ...base, reverse: { ...base.reverse, tls_listen: '127.0.0.1:8443', tls: { cert, key: '/k.pem' } } });
+    const outcome = diffConfig(validateConfig(tls('/a.pem')), validateConfig(tls('/b.pem')));
+    expect(outcome).toEqual({ changes: ['reverse.tls: changed'], restartNeeded: [] });
+    // A TLS listener that was not there before is one.
+    expect(diffConfig(validateConfig(base), validateConfig(tls('/a.pem'))).restartNeeded).toEqual(['reverse.tls_listen']);
+  });
 });
 
 describe('redactedConfig', () => {

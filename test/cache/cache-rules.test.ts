@@ -28,17 +28,6 @@ const g = routedGateway('/r', {
   ],
 });
 
-/** A path (under `dir`) that answers `body` with `headers` and counts its requests. */
-function serve(dir: string, headers: Record<string, string> = {}, status = 200) {
-  let n = 0;
-  const path = g.path((_req, res) => {
-    n++;
-    res.writeHead(status, { 'content-type': 'text/plain', ...headers });
-    res.end(`body ${n}`);
-  });
-  return { url: `${dir}${path.slice(1)}`, count: () => n, path };
-}
-
 /** Routes like `/statuses/r5` reach the origin as `/statuses/r5`: register the full path instead. */
 function at(dir: string, headers: Record<string, string> = {}, status = 200) {
   let n = 0;

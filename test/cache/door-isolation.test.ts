@@ -4,9 +4,8 @@
  * host's page — nor a forward-proxy user's copy to reverse clients.
  */
 import { expect, it } from 'vitest';
-import { viaProxy } from '../forward/helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { request } from '../helpers/http.js';
+import { request, viaProxy } from '../helpers/http.js';
 import { reverseConfig, startPortico } from '../helpers/portico.js';
 
 const cleanup = cleanupAfterEach();

@@ -1,6 +1,6 @@
 /** The same cache engine behind the forward proxy: plain-HTTP absolute-URI requests are cached. */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { request } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 
@@ -26,18 +26,8 @@ afterAll(async () => {
   await origin.close();
 });
 
-function viaProxy(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  const proxy = new URL(portico.forwardUrl!);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: proxy.hostname, port: proxy.port, method, path: url, headers: { host: new URL(url).host, ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** An absolute-form request through the forward proxy. */
+const viaProxy = (url: string, method = 'GET') => request(url, { method, proxy: portico.forwardUrl });
 
 it('caches plain-HTTP responses for forward-proxy clients', async () => {
   const url = `${origin.url}/page?a=1`;

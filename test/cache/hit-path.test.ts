@@ -5,7 +5,6 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,11 +17,16 @@ import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/log.js';
 import { doorCacheSettings } from '../../src/runtime.js';
 import { endToEndRawHeaders, headersFromRaw } from '../../src/core/hop-by-hop.js';
+import { TestClock } from '../helpers/clock.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { fieldOf, parseRawResponse, rawExchange, type RawResponse } from '../helpers/raw.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
 import type { Reply, UpstreamFetch } from '../../src/core/messages.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The reverse proxy's clock: a stored response grows older when a test moves it forward. */
+const clock = new TestClock();
 
 /** What the origin sends for /page: its Date 10 s in the past, so a stored copy is 10 s old at once. */
 const ORIGIN_DATE = new Date(Date.now() - 10_000).toUTCString();
@@ -40,7 +44,7 @@ beforeAll(async () => {
     res.setHeader('X-Origin', 'one');
     res.end(`body of ${req.url}`);
   });
-  reverse = await startPortico(reverseConfig([origin.url]));
+  reverse = await startPortico(reverseConfig([origin.url]), { now: clock.now });
   forward = await startPortico({ forward: { listen: '127.0.0.1:0' } });
 });
 
@@ -50,41 +54,15 @@ afterAll(async () => {
   await origin.close();
 });
 
-interface RawReply {
-  readonly statusLine: string;
-  /** Header lines as sent: [name, value] in order. */
-  readonly fields: readonly (readonly [string, string])[];
-  readonly body: string;
-}
-
 /** One request on its own connection, read byte for byte (Connection: close, so the reply ends with the socket). */
-function rawRequest(proxyUrl: string, target: string, host: string, method = 'GET'): Promise<RawReply> {
-  const { hostname, port } = new URL(proxyUrl);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => {
-      socket.write(`${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-    });
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      const [statusLine, ...lines] = text.slice(0, end).split('\r\n');
-      const fields = lines.map((l) => {
-        const colon = l.indexOf(':');
-        return [l.slice(0, colon), l.slice(colon + 1).trim()] as const;
-      });
-      resolve({ statusLine: statusLine!, fields, body: text.slice(end + 4) });
-    });
-  });
+async function rawRequest(proxyUrl: string, target: string, host: string, method = 'GET'): Promise<RawResponse> {
+  const { text } = await rawExchange(Number(new URL(proxyUrl).port), `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  return parseRawResponse(text);
 }
 
-function field(reply: RawReply, name: string): string | undefined {
-  return reply.fields.find(([n]) => n.toLowerCase() === name)?.[1];
-}
+const field = fieldOf;
 
-function without(reply: RawReply, ...names: string[]): (readonly [string, string])[] {
+function without(reply: RawResponse, ...names: string[]): (readonly [string, string])[] {
   return reply.fields.filter(([n]) => !names.includes(n.toLowerCase()));
 }
 
@@ -135,7 +113,7 @@ it('advances Age as the stored response grows older', async () => {
   const path = '/ageing';
   await rawRequest(reverse.reverseUrl, path, 'x');
   const first = await rawRequest(reverse.reverseUrl, path, 'x');
-  await sleep(1100);
+  clock.advance(1100);
   const later = await rawRequest(reverse.reverseUrl, path, 'x');
   expect(Number(field(later, 'age'))).toBeGreaterThan(Number(field(first, 'age')));
   expect(field(later, 'cache-status')).toMatch(/^portico; hit; ttl=\d+$/);

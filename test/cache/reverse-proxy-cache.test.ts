@@ -4,8 +4,8 @@
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import type { HttpCache } from '../../src/cache/engine.js';
-import { request, type Reply } from '../helpers/http.js';
-import { routedGateway, type Handler } from './routed-gateway.js';
+import { request } from '../helpers/http.js';
+import { routedGateway } from './routed-gateway.js';
 
 const gateway = routedGateway('/t', { max_object_size: '64kb', tag_header: 'surrogate-key' });
 const { path, get } = gateway;
@@ -160,7 +160,7 @@ describe('validation', () => {
       } else res.end('body-v1');
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     expect(b.status).toBe(200);
     expect(b.body).toBe('body-v1');
@@ -181,7 +181,7 @@ describe('validation', () => {
       res.end(`body-${version++}`);
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     const c = await get(p);
     expect(b.body).toBe('body-2');
@@ -334,32 +334,16 @@ describe('invalidation', () => {
 
 describe('stale responses', () => {
   it('serves stale on a 5xx within stale-if-error, and never under must-revalidate', async () => {
-    let fail = false;
-    const sie = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      res.setHeader('Cache-Control', 'max-age=1, stale-if-error=60');
-      res.end('good');
-    });
-    const strict = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      res.setHeader('Cache-Control', 'max-age=1, stale-if-error=60, must-revalidate');
-      res.end('good');
-    });
+    const lenient = gateway.failable('max-age=1, stale-if-error=60');
+    const strictOrigin = gateway.failable('max-age=1, stale-if-error=60, must-revalidate');
+    const [sie, strict] = [lenient.path, strictOrigin.path];
     await get(sie);
     await get(strict);
-    await sleep(1100);
-    fail = true;
+    gateway.clock.advance(1100);
+    lenient.failing = strictOrigin.failing = true;
     const a = await get(sie);
     const b = await get(strict);
-    fail = false;
+    lenient.failing = strictOrigin.failing = false;
     expect(a.status).toBe(200);
     expect(a.body).toBe('good');
     expect(a.headers['cache-status']).toContain('fwd=stale; fwd-status=503');
@@ -381,7 +365,7 @@ describe('stale responses', () => {
       res.end('still here');
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     expect(b.status).toBe(200);
     expect(b.body).toBe('still here');
@@ -396,7 +380,7 @@ describe('stale responses', () => {
       res.end(`v${version}`);
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const [a, b] = await Promise.all([get(p), get(p)]);
     expect([a.body, b.body]).toEqual(['v1', 'v1']);
     expect(a.headers['cache-status']).toContain('detail=stale-while-revalidate');
@@ -472,7 +456,7 @@ describe('failures never corrupt the store', () => {
       } else res.end('z'.repeat(100));
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     broken = true;
     await expect(get(p)).rejects.toThrow();
     broken = false;

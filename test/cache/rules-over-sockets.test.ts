@@ -1,8 +1,9 @@
 /**
  * Cache rules (issue 3) end to end through the real reverse proxy, over real sockets: every test
  * counts the requests that reach the origin. Complements reverse-proxy-cache.test.ts with the rules
- * it does not cover. Tests run concurrently (each on its own paths) so the ones that wait for
- * staleness (max-age=1, ~1.1 s; Date and Age have 1 s granularity) overlap.
+ * it does not cover. A stored response grows stale when the test moves the shared clock forward
+ * (`gateway.clock.advance(ms)`: max-age=1 is stale 1.1 s later, Date and Age having 1 s granularity),
+ * so the tests run one after another.
  */
 import { describe, expect, it } from 'vitest';
 import { request, type Reply } from '../helpers/http.js';
@@ -11,7 +12,6 @@ import { routedGateway, type Handler } from './routed-gateway.js';
 const gateway = routedGateway('/rules', { max_object_size: '64kb' });
 const { path, get } = gateway;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The If-None-Match each request for `p` carried to the origin, in order. */
 const inm = (p: string) => gateway.origin.requests.filter((r) => r.url === p).map((r) => r.headers['if-none-match']);
 const age = (r: Reply) => Number(r.headers.age);
@@ -29,7 +29,7 @@ function validating(cacheControl: string, etag: string, body: string, extra: Rec
   };
 }
 
-describe.concurrent('1. s-maxage', () => {
+describe('1. s-maxage', () => {
   it('s-maxage=60 overrides max-age=0 for this shared cache (hit)', async () => {
     const p = path((_req, res) => {
       res.setHeader('Cache-Control', 'max-age=0, s-maxage=60');
@@ -47,21 +47,13 @@ describe.concurrent('1. s-maxage', () => {
   });
 
   it('s-maxage implies must-revalidate: once stale it is not served stale under stale-if-error (503 passed on)', async () => {
-    let fail = false;
-    const p = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      // max-age=60 is overridden by s-maxage=1 for a shared cache.
-      res.setHeader('Cache-Control', 's-maxage=1, max-age=60, stale-if-error=60');
-      res.end('good');
-    });
+    // max-age=60 is overridden by s-maxage=1 for a shared cache.
+    const origin = gateway.failable('s-maxage=1, max-age=60, stale-if-error=60');
+    const p = origin.path;
     const a = await get(p);
     expect(a.headers['cache-status']).toContain('stored');
-    await sleep(1100);
-    fail = true;
+    gateway.clock.advance(1100);
+    origin.failing = true;
     const b = await get(p);
     expect(b.status).toBe(503);
     expect(b.body).toBe('down');
@@ -76,7 +68,7 @@ describe.concurrent('1. s-maxage', () => {
   });
 });
 
-describe.concurrent('2. response no-cache', () => {
+describe('2. response no-cache', () => {
   it('stores a no-cache response with an ETag but revalidates it before every reuse', async () => {
     const p = path(validating('no-cache', '"nc1"', 'nc-body'));
     const a = await get(p);
@@ -121,21 +113,13 @@ describe.concurrent('2. response no-cache', () => {
   });
 });
 
-describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
+describe('3. proxy-revalidate and must-revalidate', () => {
   it('proxy-revalidate: once stale it is not served stale under stale-if-error', async () => {
-    let fail = false;
-    const p = path((_req, res) => {
-      if (fail) {
-        res.statusCode = 503;
-        res.end('down');
-        return;
-      }
-      res.setHeader('Cache-Control', 'max-age=1, proxy-revalidate, stale-if-error=60');
-      res.end('good');
-    });
+    const origin = gateway.failable('max-age=1, proxy-revalidate, stale-if-error=60');
+    const p = origin.path;
     await get(p);
-    await sleep(1100);
-    fail = true;
+    gateway.clock.advance(1100);
+    origin.failing = true;
     const b = await get(p);
     expect(b.status).toBe(503);
     expect(b.body).toBe('down');
@@ -146,7 +130,7 @@ describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
   it('proxy-revalidate: once stale it is revalidated even when the request allows max-stale', async () => {
     const p = path(validating('max-age=1, proxy-revalidate', '"pr"', 'pr-body'));
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p, { 'cache-control': 'max-stale=600' });
     expect(b.status).toBe(200);
     expect(b.body).toBe('pr-body');
@@ -178,7 +162,7 @@ describe.concurrent('3. proxy-revalidate and must-revalidate', () => {
   });
 });
 
-describe.concurrent('4. private, private="x", no-store, case-insensitive directives', () => {
+describe('4. private, private="x", no-store, case-insensitive directives', () => {
   it('does not store a response with bare private (any case)', async () => {
     const p = path((_req, res) => {
       res.setHeader('Cache-Control', 'PRIVATE, max-age=60');
@@ -243,7 +227,7 @@ describe.concurrent('4. private, private="x", no-store, case-insensitive directi
   });
 });
 
-describe.concurrent('5. CDN-Cache-Control (RFC 9213)', () => {
+describe('5. CDN-Cache-Control (RFC 9213)', () => {
   it('CDN-Cache-Control: max-age=60 wins over Cache-Control: no-store (stored, hit)', async () => {
     const p = path((_req, res) => {
       res.setHeader('CDN-Cache-Control', 'max-age=60');
@@ -275,7 +259,7 @@ describe.concurrent('5. CDN-Cache-Control (RFC 9213)', () => {
   });
 });
 
-describe.concurrent('6. request directives', () => {
+describe('6. request directives', () => {
   it('request max-age=0 forces revalidation of a fresh response (fwd=request)', async () => {
     const p = path(validating('max-age=60', '"ma0"', 'ma0-body'));
     await get(p);
@@ -296,7 +280,7 @@ describe.concurrent('6. request directives', () => {
       res.end('old-but-ok');
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p, { 'cache-control': 'max-stale=60' });
     expect(b.status).toBe(200);
     expect(b.body).toBe('old-but-ok');
@@ -312,7 +296,7 @@ describe.concurrent('6. request directives', () => {
       res.end(`mr-v${version++}`);
     });
     await get(p);
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p, { 'cache-control': 'max-stale=60' });
     expect(b.status).toBe(200);
     expect(b.body).toBe('mr-v2');
@@ -356,7 +340,7 @@ describe.concurrent('6. request directives', () => {
   });
 });
 
-describe.concurrent('7. Age and Date', () => {
+describe('7. Age and Date', () => {
   it('an upstream Age: 30 counts against max-age=60; the origin Date is kept', async () => {
     const date = new Date(Math.floor(Date.now() / 1000) * 1000 - 5000).toUTCString();
     const p = path((_req, res) => {
@@ -392,7 +376,7 @@ describe.concurrent('7. Age and Date', () => {
   });
 });
 
-describe.concurrent('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => {
+describe('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => {
   it('a HEAD that goes upstream with the same validator updates the stored GET headers', async () => {
     let version = 1;
     const p = path((req, res) => {
@@ -415,7 +399,7 @@ describe.concurrent('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => 
     expect(h.body).toBe('');
     expect(h.headers['x-version']).toBe('2');
     expect(gateway.origin.requests.filter((r) => r.url === p).map((r) => r.method)).toEqual(['GET', 'HEAD']);
-    await sleep(1100); // the original max-age=1 would be stale by now
+    gateway.clock.advance(1100); // the original max-age=1 would be stale by now
     const b = await get(p);
     expect(b.status).toBe(200);
     expect(b.body).toBe('headbody');
@@ -446,7 +430,7 @@ describe.concurrent('8. HEAD freshens the stored GET (RFC 9111 §4.3.5)', () => 
   });
 });
 
-describe.concurrent('9. invalidation', () => {
+describe('9. invalidation', () => {
   it('a successful DELETE invalidates the target URL', async () => {
     let version = 1;
     const p = path((req, res) => {
@@ -523,7 +507,7 @@ describe.concurrent('9. invalidation', () => {
   });
 });
 
-describe.concurrent('10. 304 merge', () => {
+describe('10. 304 merge', () => {
   it('headers of a 304 (X-Version, Cache-Control) replace the stored ones on later hits', async () => {
     let revalidated = false;
     const p = path((req, res) => {
@@ -542,7 +526,7 @@ describe.concurrent('10. 304 merge', () => {
     });
     const a = await get(p);
     expect(a.headers['x-version']).toBe('1');
-    await sleep(1100);
+    gateway.clock.advance(1100);
     const b = await get(p);
     expect(revalidated).toBe(true);
     expect(b.status).toBe(200);
@@ -550,7 +534,7 @@ describe.concurrent('10. 304 merge', () => {
     expect(b.headers['x-version']).toBe('2');
     expect(b.headers['cache-control']).toBe('max-age=60');
     expect(b.headers['cache-status']).toMatch(/fwd=stale; fwd-status=304; ttl=(58|59|60)/);
-    await sleep(1100); // stale under the old max-age=1, fresh under the merged max-age=60
+    gateway.clock.advance(1100); // stale under the old max-age=1, fresh under the merged max-age=60
     const c = await get(p);
     expect(c.status).toBe(200);
     expect(c.body).toBe('merge-body');

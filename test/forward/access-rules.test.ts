@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico } from '../helpers/portico.js';
-import { connectThrough, fakeLookup, startForward, viaProxy, type RunningForward } from './helpers.js';
+import { viaProxy } from '../helpers/http.js';
+import { connectThrough, fakeLookup, startForward, type RunningForward } from './helpers.js';
 
 let origin: Origin;
 let fwd: RunningForward;

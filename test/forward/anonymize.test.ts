@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STRICT_ACCEPT_LANGUAGE, STRICT_USER_AGENT } from '../../src/policy/header-policy.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startForward, viaProxy, type RunningForward } from './helpers.js';
+import { viaProxy } from '../helpers/http.js';
+import { startForward, type RunningForward } from './helpers.js';
 
 let origin: Origin;
 let anonymous: RunningForward;

@@ -7,7 +7,8 @@ import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPasswordScrypt } from '../../src/forward/password-hash.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
-import { connectThrough, curl, hasCurl, startForward, startHttpsOrigin, viaProxy, type HttpsOrigin, type RunningForward } from './helpers.js';
+import { viaProxy } from '../helpers/http.js';
+import { connectThrough, curl, hasCurl, startForward, startHttpsOrigin, type HttpsOrigin, type RunningForward } from './helpers.js';
 
 let origin: Origin;
 let secure: HttpsOrigin;

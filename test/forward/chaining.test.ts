@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { OriginConnector } from '../../src/forward/origin-connector.js';
 import { silentLogger } from '../../src/core/log.js';
-import { waitFor } from '../helpers/http.js';
+import { viaProxy, waitFor } from '../helpers/http.js';
 import { deadAddress, startOrigin, type Origin } from '../helpers/origin.js';
-import { connectThrough, curl, fakeLookup, hasCurl, httpsGetOverTunnel, startForward, startHttpsOrigin, viaProxy, type HttpsOrigin, type RunningForward } from './helpers.js';
+import { connectThrough, curl, fakeLookup, hasCurl, httpsGetOverTunnel, startForward, startHttpsOrigin, type HttpsOrigin, type RunningForward } from './helpers.js';
 
 let origin: Origin;
 let secure: HttpsOrigin;

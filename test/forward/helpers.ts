@@ -1,13 +1,13 @@
 /**
  * Helpers for forward-proxy tests: a ForwardProxy on its own listener (so tests can inject a clock,
- * a DNS lookup or an environment and count what it handled), raw absolute-form and CONNECT clients,
- * HTTPS origins with self-signed certificates, and curl.
+ * a DNS lookup or an environment and count what it handled), a CONNECT client, HTTPS origins with
+ * self-signed certificates, and curl. Plain requests through the proxy: viaProxy (test/helpers/http.ts).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { connect, type AddressInfo, type LookupFunction, type Socket } from 'node:net';
+import type { AddressInfo, LookupFunction, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { validateConfig } from '../../src/config/load.js';
@@ -17,6 +17,7 @@ import { ForwardProxy } from '../../src/forward/forward-proxy.js';
 import { silentLogger, type Logger } from '../../src/core/log.js';
 import type { ExchangeRecord } from '../../src/pipeline/session.js';
 import { admissionCheck } from '../../src/runtime.js';
+import { exchangeHead, type HeadReply } from '../helpers/raw.js';
 import { selfSignedCert } from '../helpers/tls.js';
 
 export interface Handled {
@@ -89,122 +90,18 @@ export async function startForward(config: Omit<ForwardInput, 'listen'> = {}, ex
   };
 }
 
-export interface ProxyReply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
+export type ConnectReply = HeadReply;
 
-/** An absolute-form request (`GET http://host/path HTTP/1.1`) sent to the proxy on a fresh connection. */
-export function viaProxy(
-  proxyUrl: string,
-  targetUrl: string,
-  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; localAddress?: string } = {},
-): Promise<ProxyReply> {
-  const proxy = new URL(proxyUrl);
-  return new Promise<ProxyReply>((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: proxy.hostname,
-        port: proxy.port,
-        path: targetUrl,
-        method: options.method ?? 'GET',
-        headers: {
-          host: new URL(targetUrl).host,
-          // Node's client sends a DELETE/OPTIONS body without any framing unless told.
-          ...(options.body !== undefined && !options.headers?.['transfer-encoding'] ? { 'content-length': String(Buffer.byteLength(options.body)) } : {}),
-          ...options.headers,
-        },
-        agent: false,
-        localAddress: options.localAddress,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-/** Sends raw bytes to `port` and resolves with everything received until the server closes (or `untilIdleMs`). */
-export function rawExchange(port: number, bytes: string | Buffer, options: { endAfter?: RegExp; localAddress?: string } = {}): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
-    let data = '';
-    socket.on('data', (c: Buffer) => {
-      data += c.toString('latin1');
-      if (options.endAfter && options.endAfter.test(data)) {
-        socket.destroy();
-        resolve(data);
-      }
-    });
-    socket.on('end', () => resolve(data));
-    socket.on('close', () => resolve(data));
-    socket.on('error', reject);
-    socket.write(bytes);
-  });
-}
-
-export interface ConnectReply {
-  readonly status: number;
-  /** The status line and headers. */
-  readonly head: string;
-  readonly headers: Record<string, string>;
-  /** For refused tunnels, the body (read to the end). */
-  readonly body: string;
-  /** For established tunnels, the socket (bytes after the 200 head are unshifted back). */
-  readonly socket: Socket;
-}
-
-/** Sends `CONNECT authority` and parses the proxy's answer. */
+/** Sends `CONNECT authority` and parses the proxy's answer (a 200 leaves the tunnel open on `socket`). */
 export function connectThrough(
   port: number,
   authority: string,
   headers: Record<string, string> = {},
   options: { localAddress?: string } = {},
 ): Promise<ConnectReply> {
-  return new Promise<ConnectReply>((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
-    let buffer = Buffer.alloc(0);
-    let parsed: Omit<ConnectReply, 'body'> | null = null;
-    const onData = (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      if (parsed !== null) return;
-      const end = buffer.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = buffer.subarray(0, end).toString('latin1');
-      const rest = buffer.subarray(end + 4);
-      const lines = head.split('\r\n');
-      const status = Number(lines[0]!.split(' ')[1]);
-      const hdrs: Record<string, string> = {};
-      for (const line of lines.slice(1)) {
-        const i = line.indexOf(':');
-        hdrs[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-      }
-      parsed = { status, head, headers: hdrs, socket };
-      if (status === 200) {
-        socket.removeListener('data', onData);
-        socket.removeListener('error', reject);
-        if (rest.length > 0) socket.unshift(rest);
-        resolve({ ...parsed, body: '' });
-      } else {
-        buffer = rest;
-      }
-    };
-    socket.on('data', onData);
-    socket.on('error', reject);
-    socket.on('close', () => {
-      if (parsed === null) reject(new Error(`connection closed before a CONNECT answer: ${buffer.toString('latin1')}`));
-      else if (parsed.status !== 200) resolve({ ...parsed, body: buffer.toString('utf8') });
-    });
-    let text = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n`;
-    for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
-    socket.write(`${text}\r\n`);
-  });
+  let text = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n`;
+  for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`;
+  return exchangeHead(port, `${text}\r\n`, { ...options, opens: (status) => status === 200 });
 }
 
 /** Speaks TLS over an established tunnel and sends one GET; resolves with status and body. */

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 import { startPortico } from '../helpers/portico.js';
-import { viaProxy } from './helpers.js';
+import { viaProxy } from '../helpers/http.js';
 
 const cleanup = cleanupAfterEach();
 

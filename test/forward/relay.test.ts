@@ -3,7 +3,9 @@ import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadAddress, startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
-import { curl, hasCurl, rawExchange, startForward, viaProxy, type RunningForward } from './helpers.js';
+import { viaProxy } from '../helpers/http.js';
+import { rawExchange } from '../helpers/raw.js';
+import { curl, hasCurl, startForward, type RunningForward } from './helpers.js';
 
 let origin: Origin;
 let portico: RunningPortico;
@@ -85,7 +87,7 @@ describe('relaying absolute-URI requests', () => {
   });
 
   it('serves HTTP/1.0 clients (raw socket, no Host header, connection closed after the reply)', async () => {
-    const text = await rawExchange(fwd.port, `GET ${origin.url}/old HTTP/1.0\r\nUser-Agent: ancient\r\n\r\n`);
+    const { text } = await rawExchange(fwd.port, `GET ${origin.url}/old HTTP/1.0\r\nUser-Agent: ancient\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(text.toLowerCase()).not.toContain('transfer-encoding: chunked');
     expect(text.endsWith('page /old')).toBe(true);
@@ -93,7 +95,7 @@ describe('relaying absolute-URI requests', () => {
 
   it('keeps the client connection alive and reuses upstream connections', async () => {
     const before = originSockets.size;
-    const text = await rawExchange(
+    const { text } = await rawExchange(
       fwd.port,
       `GET ${origin.url}/k1 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\nGET ${origin.url}/k2 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`,
       { endAfter: /page \/k2$/ },
@@ -103,7 +105,7 @@ describe('relaying absolute-URI requests', () => {
   });
 
   it('answers 400 for a target that is not an http(s) URL and keeps serving', async () => {
-    const text = await rawExchange(fwd.port, `GET ftp://example.com/file HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n`);
+    const { text } = await rawExchange(fwd.port, `GET ftp://example.com/file HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
     const ok = await viaProxy(fwd.url, `${origin.url}/after`);
     expect(ok.body).toBe('page /after');
@@ -149,13 +151,13 @@ describe('loops and non-proxy requests', () => {
       const r = await viaProxy(fwd.url, `http://${host}:${fwd.port}/proxy.pac`);
       expect(r.status).toBe(508);
     }
-    const c = await rawExchange(fwd.port, `CONNECT 127.0.0.1:${fwd.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const { text: c } = await rawExchange(fwd.port, `CONNECT 127.0.0.1:${fwd.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
     expect(c).toMatch(/^HTTP\/1\.1 (403|508) /);
     expect(origin.requests.length).toBe(before);
   });
 
   it('answers an origin-form request with a page that explains this is a proxy', async () => {
-    const text = await rawExchange(fwd.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${fwd.port}\r\nAccept: text/html\r\nConnection: close\r\n\r\n`);
+    const { text } = await rawExchange(fwd.port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${fwd.port}\r\nAccept: text/html\r\nConnection: close\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
     expect(text).toContain('This is a proxy');
     expect(text).toContain(`http://127.0.0.1:${fwd.port}/proxy.pac`);
@@ -167,14 +169,14 @@ describe('PAC file', () => {
     const pac = await startForward({ pac: { bypass: ['intranet.example', '*.corp.example', '.lan', '10.0.0.0/8', '<local>'] } });
     try {
       for (const path of ['/proxy.pac', '/wpad.dat']) {
-        const text = await rawExchange(pac.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${pac.port}\r\nConnection: close\r\n\r\n`);
+        const { text } = await rawExchange(pac.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${pac.port}\r\nConnection: close\r\n\r\n`);
         expect(text).toMatch(/^HTTP\/1\.1 200 /);
         expect(text.toLowerCase()).toContain('content-type: application/x-ns-proxy-autoconfig');
         expect(text).toContain(`"PROXY 127.0.0.1:${pac.port}"`);
         expect(text).toContain('host == "intranet.example"');
         expect(text).toContain('shExpMatch(host, "*.corp.example")');
       }
-      const body = (await rawExchange(pac.port, `GET /proxy.pac HTTP/1.1\r\nHost: proxy.example:${pac.port}\r\nConnection: close\r\n\r\n`)).split('\r\n\r\n')[1]!;
+      const body = (await rawExchange(pac.port, `GET /proxy.pac HTTP/1.1\r\nHost: proxy.example:${pac.port}\r\nConnection: close\r\n\r\n`)).text.split('\r\n\r\n')[1]!;
       const FindProxyForURL = evaluatePac(body);
       expect(FindProxyForURL('http://a.b/', 'www.example.com')).toBe(`PROXY proxy.example:${pac.port}`);
       expect(FindProxyForURL('http://intranet.example/', 'intranet.example')).toBe('DIRECT');

@@ -12,10 +12,10 @@ import { connect, createServer, type AddressInfo, type LookupFunction, type Serv
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationGuard, ownListenersOf } from '../../src/forward/destination-guard.js';
 import { validateConfig } from '../../src/config/load.js';
-import { waitFor } from '../helpers/http.js';
+import { viaProxy, waitFor } from '../helpers/http.js';
 import { deadAddress, startOrigin, type Origin } from '../helpers/origin.js';
 import { reverseConfig, startPortico } from '../helpers/portico.js';
-import { connectThrough, fakeLookup, startForward, viaProxy, type RunningForward } from './helpers.js';
+import { connectThrough, fakeLookup, startForward, type RunningForward } from './helpers.js';
 
 let origin: Origin;
 let echo: Server;

@@ -6,9 +6,9 @@ import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import type { Pool } from '../../src/balance/pool.js';
 import type { HttpCache } from '../../src/cache/engine.js';
-import { request, waitFor } from '../helpers/http.js';
+import { fetchOutcome, request, waitFor } from '../helpers/http.js';
 import { reverseConfig, startPortico, type RunningPortico } from '../helpers/portico.js';
-import { answerWith, blackHole, faultOrigin, fetchOutcome, rawOrigin, type FaultOrigin } from './helpers.js';
+import { answerWith, blackHole, faultOrigin, rawOrigin, type FaultOrigin } from './helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const cleanup = cleanupAfterEach();

@@ -6,10 +6,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/http.js';
+import { fetchOutcome, type Outcome, waitFor } from '../helpers/http.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { connectThrough } from '../forward/helpers.js';
-import { answerWith, blackHole, closed, faultOrigin, fetchOutcome, rawOrigin, type Outcome } from './helpers.js';
+import { answerWith, blackHole, closed, faultOrigin, rawOrigin } from './helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
 
 const cleanup = cleanupAfterEach();
@@ -30,7 +30,7 @@ async function forwardProxy(forward: Record<string, unknown> = {}): Promise<Runn
 
 /** An absolute-form GET through the proxy. */
 function viaProxy(p: RunningPortico, target: string, options: Parameters<typeof fetchOutcome>[1] = {}): Promise<Outcome> {
-  return fetchOutcome(p.forwardUrl!, { ...options, path: target, headers: { host: new URL(target).host, ...options.headers } });
+  return fetchOutcome(target, { ...options, proxy: p.forwardUrl! });
 }
 
 describe('absolute-URI requests', () => {

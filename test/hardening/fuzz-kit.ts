@@ -269,7 +269,7 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
  * reading exists. Lenient only where the RFC lets a
  * recipient repair without ambiguity (obs-fold, a missing reason phrase, repeated equal Content-Lengths).
  */
-export function frameResponse(raw: string, method: string, ending: 'fin' | 'reset'): Framed {
+export function frameResponse(raw: string, method: string, _ending: 'fin' | 'reset'): Framed {
   let pos = 0;
   for (;;) {
     const head = readHead(raw, pos);

@@ -41,7 +41,9 @@ import {
   type Framed,
   type Rng,
 } from './fuzz-kit.js';
-import { escapedStack, fetchOutcome, rawExchange } from './helpers.js';
+import { fetchOutcome } from '../helpers/http.js';
+import { rawExchange } from '../helpers/raw.js';
+import { escapedStack } from './helpers.js';
 import { goodReply, scriptedOrigin, type ScriptedOrigin, type ScriptedReply } from './scripted-origin.js';
 
 const FIXED_SEED = 0x5eedf00d;
@@ -159,7 +161,7 @@ async function see(door: Door, origin: { url: string }, path: string, options: {
   const run =
     door === 'reverse'
       ? fetchOutcome(`${p.reverseUrl}${path}`, { ...options, timeoutMs: CLIENT_DEADLINE_MS })
-      : fetchOutcome(p.forwardUrl!, { ...options, path: `${origin.url}${path}`, headers: { host: new URL(origin.url).host, ...options.headers }, timeoutMs: CLIENT_DEADLINE_MS });
+      : fetchOutcome(`${origin.url}${path}`, { ...options, proxy: p.forwardUrl!, timeoutMs: CLIENT_DEADLINE_MS });
   try {
     const o = await run;
     if (o.error === 'HANG') return { kind: 'hang' };
@@ -298,8 +300,8 @@ async function requestCase(seed: number, index: number, rng: Rng, again: boolean
   const what = `request ${door} ${template.name} [${applied.join(', ') || 'unmutated'}]`;
   const port = Number(new URL(door === 'reverse' ? proxy.reverseUrl : proxy.forwardUrl!).port);
 
-  const answer = await rawExchange(port, bytes, CLIENT_DEADLINE_MS);
-  const text = answer.received.toString('latin1');
+  const answer = await rawExchange(port, bytes, { halfClose: true, deadlineMs: CLIENT_DEADLINE_MS });
+  const text = answer.text;
   if (text.length > 0 && !/^HTTP\/1\.1 [1-5]\d\d /.test(text)) problems.push(`client: the answer is not an HTTP/1.1 response: ${escapeBytes(text, 60)}`);
   if (answer.timedOut) problems.push(`client: the connection was still open ${CLIENT_DEADLINE_MS} ms after the request and the client's FIN (${text.length} bytes received)`);
 

@@ -1,8 +1,8 @@
 /**
- * Fault injection for the hardening tests: origins that die, hang, never read or send broken framing,
- * clients that walk away, and a client that reports whether a response arrived complete.
+ * Fault injection for the hardening tests: origins that die, hang, never read or send broken framing.
+ * The client that reports whether a response arrived complete is fetchOutcome (test/helpers/http.ts).
  */
-import { createServer, request as httpRequest, type Agent, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 
@@ -151,115 +151,6 @@ export async function blackHole(): Promise<BlackHole> {
       await worker.terminate();
     },
   };
-}
-
-/** What a client saw of one response. */
-export interface Outcome {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-  /** True only when the response ended cleanly and its framing says it was all there. */
-  readonly complete: boolean;
-  /** The client-side error, if the transfer broke (e.g. 'aborted', ECONNRESET). */
-  readonly error: string | undefined;
-}
-
-export interface FetchOptions {
-  readonly method?: string;
-  readonly headers?: Record<string, string>;
-  readonly body?: string | Buffer;
-  /** Absolute-form target for a forward proxy: the request goes to `url`'s host with this as the path. */
-  readonly path?: string;
-  /** Called once the response head has arrived (before the body). */
-  readonly onResponse?: (res: IncomingMessage) => void;
-  /**
-   * Gives up after this long: before the head, the promise rejects with code 'HANG'; after it, the
-   * outcome is incomplete with error 'HANG'. No limit by default.
-   */
-  readonly timeoutMs?: number;
-  /** A keep-alive agent to reuse connections; by default each request has a fresh connection. */
-  readonly agent?: Agent;
-}
-
-/**
- * One request on a fresh connection; resolves (never rejects) once the response ends or breaks, with
- * whether it was complete. Rejects only when no response head arrived at all.
- */
-export function fetchOutcome(url: string, options: FetchOptions = {}): Promise<Outcome> {
-  const u = new URL(url);
-  return new Promise<Outcome>((resolve, reject) => {
-    let timedOut = false;
-    const req = httpRequest(
-      {
-        host: u.hostname,
-        port: u.port,
-        path: options.path ?? u.pathname + u.search,
-        method: options.method ?? 'GET',
-        headers: options.headers,
-        agent: options.agent ?? false,
-      },
-      (res) => {
-        options.onResponse?.(res);
-        const chunks: Buffer[] = [];
-        let done = false;
-        const finish = (complete: boolean, error?: string) => {
-          if (done) return;
-          done = true;
-          if (timer !== undefined) clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete, error: timedOut ? 'HANG' : error });
-        };
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => finish(res.complete));
-        res.on('aborted', () => finish(false, 'aborted'));
-        res.on('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
-        res.on('close', () => finish(res.complete && res.readableEnded, res.complete ? undefined : 'closed'));
-      },
-    );
-    const timer =
-      options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            req.destroy(Object.assign(new Error(`no response within ${options.timeoutMs} ms`), { code: 'HANG' }));
-          }, options.timeoutMs);
-    req.on('error', (err) => {
-      if (timer !== undefined) clearTimeout(timer);
-      reject(err);
-    });
-    req.end(options.body);
-  });
-}
-
-export interface RawExchange {
-  /** Every byte the server sent before it closed (or before the deadline). */
-  readonly received: Buffer;
-  /** The server neither closed the connection nor reset it within the deadline. */
-  readonly timedOut: boolean;
-  readonly error: string | undefined;
-}
-
-/**
- * Sends raw bytes on a fresh connection to 127.0.0.1:`port`, half-closes, and collects the answer until
- * the server closes the connection (or `deadlineMs` passes: then the connection is destroyed).
- */
-export function rawExchange(port: number, bytes: string | Buffer, deadlineMs: number): Promise<RawExchange> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let error: string | undefined;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      socket.destroy();
-    }, deadlineMs);
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ received: Buffer.concat(chunks), timedOut, error });
-    });
-    socket.end(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
-  });
 }
 
 /**

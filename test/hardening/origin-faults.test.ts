@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
-import { escapedStack, fetchOutcome } from './helpers.js';
+import { fetchOutcome } from '../helpers/http.js';
+import { escapedStack } from './helpers.js';
 import { FINE, MARKER, ORIGIN_CORPUS, STORED_BODY, STORED_ETAG, type Expected, type OriginShape } from './origin-corpus.js';
 import { goodReply, scriptedOrigin, type ScriptedOrigin, type ScriptedReply } from './scripted-origin.js';
 
@@ -201,7 +202,7 @@ async function reverseDoor(cases: readonly Case[], healthy: Origin): Promise<Doo
 async function forwardDoor(healthy: Origin): Promise<Door> {
   const proxy = await startPortico({ forward: { listen: '127.0.0.1:0', upstream_proxy: 'direct', timeouts } } as ConfigInput);
   const via = (target: string, options: { method?: string; headers?: Record<string, string> } = {}) =>
-    observe(fetchOutcome(proxy.forwardUrl!, { ...options, path: target, headers: { host: new URL(target).host, ...options.headers }, timeoutMs: CLIENT_DEADLINE_MS }));
+    observe(fetchOutcome(target, { ...options, proxy: proxy.forwardUrl!, timeoutMs: CLIENT_DEADLINE_MS }));
   return {
     proxy,
     mayBeDown: false,

@@ -35,13 +35,7 @@ export async function startCli(args: readonly string[], listeners: readonly stri
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopChild(child, exited);
   const address = (name: string) => lines.find((l) => l.msg === 'listening' && l.listener === name)?.address as string | undefined;
   try {
     await waitFor(() => listeners.every((name) => address(name) !== undefined) || child.exitCode !== null, 15_000, `the CLI to listen (stderr: ${stderr})`);
@@ -52,4 +46,13 @@ export async function startCli(args: readonly string[], listeners: readonly stri
   if (child.exitCode !== null) throw new Error(`the CLI exited with ${child.exitCode}: ${stderr}`);
   const urls = Object.fromEntries(listeners.map((name) => [name, `http://${address(name)}`]));
   return { child, lines, stderr: () => stderr, exited, urls, stop };
+}
+
+/** Stops `child` if it still runs (SIGTERM, then SIGKILL after 5 s); resolves once `exited` has. */
+export async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -1,6 +1,7 @@
 /** Test origins: real HTTP servers on 127.0.0.1:0 that record every request that reaches them. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TestClock } from './clock.js';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -25,8 +26,19 @@ export interface Origin {
   close(): Promise<void>;
 }
 
-/** Starts an origin (on `port`, or one the OS chooses). The handler sees the whole request body as a string. */
-export async function startOrigin(handler: OriginHandler = (_req, res) => res.end('ok'), port = 0): Promise<Origin> {
+export interface OriginOptions {
+  /** The port to listen on (default: one the OS chooses). */
+  readonly port?: number;
+  /**
+   * Stamps every response's Date from this clock instead of the real one (a handler may still set its
+   * own Date, or turn it off with `res.sendDate = false`).
+   */
+  readonly clock?: TestClock;
+}
+
+/** Starts an origin. The handler sees the whole request body as a string. */
+export async function startOrigin(handler: OriginHandler = (_req, res) => res.end('ok'), options: OriginOptions = {}): Promise<Origin> {
+  const { port = 0, clock } = options;
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   let current = handler;
@@ -43,6 +55,7 @@ export async function startOrigin(handler: OriginHandler = (_req, res) => res.en
         remoteAddress: req.socket.remoteAddress ?? '',
         body,
       });
+      if (clock !== undefined) stampDate(res, clock);
       Promise.resolve(current(req, res, body)).catch((err: unknown) => {
         res.destroy(err as Error);
       });
@@ -78,4 +91,16 @@ export async function deadAddress(): Promise<string> {
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * Sets Date from `clock` when the head is written, unless the handler set its own or turned Date off
+ * (Node would otherwise write the real time).
+ */
+function stampDate(res: ServerResponse, clock: TestClock): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+    if (this.sendDate && !this.hasHeader('date')) this.setHeader('date', clock.httpDate());
+    return writeHead.apply(this, args);
+  } as ServerResponse['writeHead'];
 }

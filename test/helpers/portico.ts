@@ -14,8 +14,16 @@ export interface RunningPortico {
   stop(): Promise<void>;
 }
 
-export async function startPortico(config: ConfigInput, log: Logger = silentLogger): Promise<RunningPortico> {
-  const portico = await Portico.start(validateConfig(config), { log });
+export interface StartOptions {
+  readonly log?: Logger;
+  /** Portico's clock (see TestClock in clock.ts); the real one by default. */
+  readonly now?: () => number;
+}
+
+/** Starts Portico with `config`; the second argument is a logger, or options. */
+export async function startPortico(config: ConfigInput, options: Logger | StartOptions = {}): Promise<RunningPortico> {
+  const { log = silentLogger, now } = isLogger(options) ? { log: options, now: undefined } : options;
+  const portico = await Portico.start(validateConfig(config), { log, now });
   const a = portico.addresses();
   const url = (addr: string | undefined, scheme = 'http') => (addr ? `${scheme}://${addr}` : undefined);
   return {
@@ -35,4 +43,8 @@ export function reverseConfig(backends: readonly string[], pool: Record<string, 
     pools: { p: { servers: backends.map((url) => ({ url })), ...pool } },
     ...extra,
   } as ConfigInput;
+}
+
+function isLogger(x: Logger | StartOptions): x is Logger {
+  return typeof (x as Logger).info === 'function';
 }

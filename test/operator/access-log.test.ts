@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeTempFile } from '../admin/helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { request, waitFor } from '../helpers/http.js';
-import { connectThrough, viaProxy } from '../forward/helpers.js';
+import { request, viaProxy, waitFor } from '../helpers/http.js';
+import { connectThrough } from '../forward/helpers.js';
 import { startPortico } from './cli.js';
 
 const cleanup = cleanupAfterEach();

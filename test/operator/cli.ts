@@ -3,6 +3,7 @@
  * every log level short of silent), which names each listener's address.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { stopChild } from '../helpers/cli.js';
 import { waitFor } from '../helpers/http.js';
 
 export interface Running {
@@ -23,13 +24,7 @@ export async function startPortico(args: readonly string[], options: SpawnOption
   child.stdout?.on('error', () => undefined);
   child.stderr?.on('data', (c: Buffer) => (err += c.toString('utf8')));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopChild(child, exited);
   try {
     await waitFor(() => /\n {2}logs {5}/.test(err) || child.exitCode !== null, 15_000, `the start-up block (stderr: ${err})`);
   } catch (e) {

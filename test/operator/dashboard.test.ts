@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingLogger } from '../balance/logs.js';
-import { connectThrough, viaProxy } from '../forward/helpers.js';
+import { connectThrough } from '../forward/helpers.js';
 import { cleanupAfterEach } from '../helpers/cleanup.js';
-import { request, waitFor } from '../helpers/http.js';
+import { request, viaProxy } from '../helpers/http.js';
 import { deadAddress } from '../helpers/origin.js';
 import { startPortico } from '../helpers/portico.js';
 import { api } from '../admin/helpers.js';
@@ -52,7 +52,7 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     await expect.poll(() => page.locator('#auth').isVisible(), { timeout: 3_000 }).toBe(true);
     expect(await page.locator('#auth-label').textContent()).toContain('Drain and Enable need the admin token');
     // Several polls later (one a second) it is still there.
-    await new Promise((r) => setTimeout(r, 2_500));
+    for (let i = 0; i < 2; i++) await page.waitForResponse((r) => r.url().endsWith('/api/stats'), { timeout: 5_000 });
     expect(await page.locator('#auth').isVisible()).toBe(true);
 
     await page.locator('#token').fill('op-token');

@@ -38,12 +38,16 @@ describe('the start-up block', () => {
 
   it('is not printed with --log-level silent', async () => {
     const origin = await cleanup.origin();
-    const file = writeTempFile('portico.yaml', `reverse: { listen: 127.0.0.1:0, routes: [{ pool: web }] }\npools: { web: { servers: [{ url: "${origin.url}" }] } }\nlog: { level: silent }\n`);
+    // Silent, it says nothing at all: its health checks (every 50 ms) are what shows that it serves.
+    const health = '{ path: /health, interval: 50ms }';
+    const file = writeTempFile('portico.yaml', `reverse: { listen: 127.0.0.1:0, routes: [{ pool: web }] }\npools: { web: { servers: [{ url: "${origin.url}" }], health: ${health} } }\nlog: { level: silent }\n`);
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, ['dist/cli.js', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    await new Promise((r) => setTimeout(r, 1_500));
+    // A few checks after the first: the worker has long told its supervisor that it serves, which is
+    // when the block would be printed.
+    await waitFor(() => origin.count('/health') >= 4, 10_000, 'health checks from the silent proxy');
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     expect(err).toBe('');

@@ -50,7 +50,7 @@ describe('failing backends', () => {
     }
     expect(p.portico.pools.get('p')!.snapshot()[0]!.state).toBe('down');
     // The app comes back on its port: the very next request is answered, not a 503 for fail_timeout.
-    const back = await startOrigin((_req, res) => res.end('back'), Number(new URL(dead).port));
+    const back = await startOrigin((_req, res) => res.end('back'), { port: Number(new URL(dead).port) });
     cleanup.push(() => back.close());
     const reply = await request(`${p.reverseUrl}/x`);
     expect(reply.status).toBe(200);

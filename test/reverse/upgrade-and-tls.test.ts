@@ -1,6 +1,9 @@
 /** WebSocket pass-through and TLS termination on tls_listen. */
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { validateConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { request } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
@@ -63,4 +66,36 @@ describe('TLS termination', () => {
     expect(reply.status).toBe(200);
     expect(reply.body).toBe('hello over https');
   });
+
+  it('a reload swaps the certificate on the running listener: no restart needed', async () => {
+    const before = await selfSignedCert('before.test');
+    const after = await selfSignedCert('after.test');
+    const config = (cert: typeof before): ConfigInput => ({
+      reverse: { tls_listen: '127.0.0.1:0', tls: { cert: cert.certPath, key: cert.keyPath }, routes: [{ path: '/', pool: 'app' }] },
+      pools: { app: { servers: [{ url: origin.url }] } },
+    });
+    const q = await startPortico(config(before));
+    try {
+      const tlsPort = Number(new URL(q.reverseTlsUrl!).port);
+      expect(await servedName(tlsPort)).toBe('before.test');
+      const outcome = q.portico.reload(validateConfig(config(after)));
+      expect(outcome.changes).toContain('reverse.tls: changed');
+      expect(outcome.restartNeeded).toEqual([]);
+      expect(await servedName(tlsPort)).toBe('after.test');
+    } finally {
+      await q.stop();
+    }
+  });
 });
+
+/** The common name of the certificate a new TLS connection to 127.0.0.1:`port` is shown. */
+function servedName(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+      const name = socket.getPeerCertificate().subject.CN;
+      socket.destroy();
+      resolve(String(name));
+    });
+    socket.on('error', reject);
+  });
+}

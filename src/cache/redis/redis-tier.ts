@@ -78,7 +78,7 @@ import type { FillClaim, FillWait, PurgeKind, PurgeListener, PurgeNotice, PurgeR
 import { primaryKeyOf, type InMemoryResponse, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
-import { isOutOfMemory, RedisLink, redisUrlProblem, type LinkStatus, type Reply } from './redis-link.js';
+import { isOutOfMemory, RedisLink, redisUrlProblem, type Reply } from './redis-link.js';
 import { DELETE_VARIANT, PURGE_TAG_BATCH, PURGE_URL, READ_VARIANTS, RELEASE_FILL, STORE } from './scripts.js';
 
 export { redisUrlProblem };
@@ -204,7 +204,7 @@ export class RedisTier implements SharedTier {
       }
       this.emitState();
     });
-    this.link.onBus((up, afterGap) => {
+    this.link.onBus((_up, afterGap) => {
       if (afterGap) void this.deliver({ kind: 'all', value: '' });
       this.emitState();
     });

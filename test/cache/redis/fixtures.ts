@@ -4,7 +4,7 @@ import { silentLogger, type Logger } from '../../../src/core/log.js';
 import { RedisTier, type RedisTierOptions } from '../../../src/cache/redis/redis-tier.js';
 import type { SharedTierState as RedisTierState } from '../../../src/cache/shared-tier.js';
 import type { FreshnessInfo } from '../../../src/cache/shared-cache-policy.js';
-import { newStoredResponse, type InMemoryResponse, type StoredResponse } from '../../../src/cache/stored-response.js';
+import { newStoredResponse, type InMemoryResponse } from '../../../src/cache/stored-response.js';
 
 export interface EntryOptions {
   readonly body?: string | Buffer;
