@@ -32,8 +32,11 @@ async function onTerminal(args: readonly string[]): Promise<OnTerminal> {
   const script = spawn(SCRIPT, ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: undefined } });
   let screen = '';
   script.stdout!.on('data', (c: Buffer) => (screen += c.toString('utf8')));
-  let pid = 0;
+  const shownPid = () => Number(/ · pid (\d+)/.exec(plain(screen))?.[1] ?? 0);
   cleanup.push(async () => {
+    // Read the pid from the screen even when the start-up wait below failed: with --config, the
+    // terminal going away only reloads Portico, so it has to be killed by its pid.
+    const pid = shownPid();
     if (script.exitCode === null && script.signalCode === null) script.kill('SIGKILL');
     if (pid > 0) {
       try {
@@ -44,8 +47,7 @@ async function onTerminal(args: readonly string[]): Promise<OnTerminal> {
     }
   });
   await waitFor(() => /\n {2}logs {5}/.test(plain(screen)), 15_000, `the start-up block on the terminal (${screen})`);
-  pid = Number(/ · pid (\d+)/.exec(plain(screen))![1]);
-  return { script, screen: () => screen, pid, urls: bannerUrls(plain(screen)) };
+  return { script, screen: () => screen, pid: shownPid(), urls: bannerUrls(plain(screen)) };
 }
 
 function alive(pid: number): boolean {
