@@ -46,7 +46,8 @@ export function sendWithUndici(
   });
   if (route.waiters !== null) route.waiters.waiting++;
   if (!watchClient(client, exchange)) return promise; // the client has gone already
-  if (client.req.httpVersionMinor >= 1) exchange.earlyHints = (raw) => relayEarlyHints(client, raw);
+  // HTTP/1.0 clients cannot take an interim response; HTTP/1.1 and HTTP/2 can.
+  if (client.req.httpVersionMinor >= 1 || client.req.httpVersionMajor >= 2) exchange.earlyHints = (raw) => relayEarlyHints(client, raw);
   const options: Dispatcher.DispatchOptions & { servername: string } = {
     origin: route.origin,
     path: out.path,
