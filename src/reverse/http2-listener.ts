@@ -144,6 +144,8 @@ const kGuard = Symbol('portico.h2guard');
 interface SessionGuard {
   windowStart: number;
   resets: number;
+  /** Set once the session is being closed for a reset flood. */
+  closing: boolean;
   readonly sessions: Http2Sessions;
 }
 type GuardedSession = ServerHttp2Session & { [kGuard]: SessionGuard };
@@ -185,7 +187,7 @@ export class Http2Sessions {
     counters.open++;
     counters.total++;
     this.open.add(session);
-    (session as GuardedSession)[kGuard] = { windowStart: 0, resets: 0, sessions: this };
+    (session as GuardedSession)[kGuard] = { windowStart: 0, resets: 0, closing: false, sessions: this };
     session.on('error', ignore);
     if (limits.connectionWindow > 65_535) session.setLocalWindowSize(limits.connectionWindow);
     // Our SETTINGS must be acknowledged in time (RFC 9113 §6.5.3); this also ends a connection that
@@ -193,7 +195,7 @@ export class Http2Sessions {
     const settingsTimer = setTimeout(() => {
       counters.settingsTimeouts++;
       this.log.info({ client: clientOf(session) }, 'http2 connection closed: no SETTINGS acknowledgement');
-      session.destroy(undefined, constants.NGHTTP2_SETTINGS_TIMEOUT);
+      session.destroy(new Error('SETTINGS not acknowledged in time'), constants.NGHTTP2_SETTINGS_TIMEOUT);
     }, limits.settingsTimeoutMs);
     settingsTimer.unref();
     session.once('localSettings', () => clearTimeout(settingsTimer));
@@ -224,10 +226,12 @@ export class Http2Sessions {
       guard.windowStart = now;
       guard.resets = 0;
     }
-    if (++guard.resets <= this.limits().maxResetsPerSecond || session.destroyed) return;
+    if (++guard.resets <= this.limits().maxResetsPerSecond || guard.closing) return;
+    guard.closing = true;
     this.counters.resetFloods++;
     this.log.warn({ client: clientOf(session), resets: guard.resets }, 'http2 connection closed: too many stream resets (ENHANCE_YOUR_CALM)');
-    session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    // Counted inside nghttp2's frame processing: the session is torn down once that has returned.
+    setImmediate(closeCalmly, session);
   }
 }
 
@@ -254,6 +258,10 @@ function onStreamClose(this: StreamOfGuarded): void {
 function resetByClient(stream: StreamOfGuarded): void {
   const session = stream.session;
   if (session !== undefined && session[kGuard] !== undefined) session[kGuard].sessions.countReset(session);
+}
+
+function closeCalmly(session: ServerHttp2Session): void {
+  session.destroy(new Error('too many stream resets'), constants.NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
 function clientOf(session: ServerHttp2Session): string {

@@ -11,11 +11,14 @@ export interface H2Reply {
   readonly trailers: IncomingHttpHeaders | undefined;
 }
 
-/** Connects to `url` (https: or http: for h2c with prior knowledge), accepting any certificate. */
+/**
+ * Connects to `url` (https: or http: for h2c with prior knowledge), accepting any certificate; resolves
+ * once the server's SETTINGS are in (its stream and header limits hold from then on).
+ */
 export async function h2Connect(url: string, settings?: Parameters<typeof connect>[1]): Promise<ClientHttp2Session> {
   const session = connect(url, { rejectUnauthorized: false, ...settings });
   await new Promise<void>((resolve, reject) => {
-    session.once('connect', () => resolve());
+    session.once('remoteSettings', () => resolve());
     session.once('error', reject);
   });
   session.on('error', () => {});
