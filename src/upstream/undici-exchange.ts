@@ -90,6 +90,8 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
 
   /** Passes a 103 response's headers on to the client, when it can take one. */
   earlyHints: ((rawHeaders: Buffer[]) => void) | null = null;
+  /** The trailer fields after a chunked body (flat, as undici gives them), once it has ended. */
+  trailers: readonly string[] | null = null;
 
   constructor(
     private readonly route: UndiciRoute,
@@ -164,7 +166,8 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     return this.push(chunk);
   }
 
-  onComplete(): void {
+  onComplete(trailers: string[] | null): void {
+    if (trailers !== null && trailers.length > 0) this.trailers = trailers;
     this.push(null);
   }
 

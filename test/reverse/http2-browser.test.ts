@@ -26,6 +26,9 @@ const PAGE = `<!doctype html><title>h2</title><link rel="stylesheet" href="/styl
 <h1 id="msg">hello over h2</h1>${Array.from({ length: 12 }, (_, i) => `<img src="/img/${i}.svg" alt="">`).join('')}
 <script src="/app.js"></script>`;
 
+/** The page ran its script and every image is in. */
+const LOADED = "document.body.dataset.ready === 'yes' && [...document.images].every((i) => i.complete)";
+
 describe.skipIf(!hasChromium)('headless Chromium over HTTP/2 at the reverse TLS listener', () => {
   beforeAll(async () => {
     origin = await startOrigin((req, res) => {
@@ -82,20 +85,19 @@ describe.skipIf(!hasChromium)('headless Chromium over HTTP/2 at the reverse TLS 
       const response = await page.goto(`${portico.reverseTlsUrl}/`);
       expect(response?.status()).toBe(200);
       expect(await page.textContent('#msg')).toBe('hello over h2');
-      await page.waitForFunction(() => document.body.dataset.ready === 'yes');
-      expect(await page.evaluate(() => getComputedStyle(document.querySelector('h1')!).color)).toBe('rgb(1, 2, 3)');
-      await page.waitForFunction(() => [...document.images].every((i) => i.complete));
-      const protocols = await page.evaluate(() => [
-        (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol,
-        ...performance.getEntriesByType('resource').map((e) => (e as PerformanceResourceTiming).nextHopProtocol),
-      ]);
+      // Page-side code as strings: the tests are type-checked without the DOM library.
+      await page.waitForFunction(LOADED);
+      expect(await page.evaluate("getComputedStyle(document.querySelector('h1')).color")).toBe('rgb(1, 2, 3)');
+      const protocols = (await page.evaluate(
+        "[performance.getEntriesByType('navigation')[0].nextHopProtocol, ...performance.getEntriesByType('resource').map((e) => e.nextHopProtocol)]",
+      )) as string[];
       expect(protocols.length).toBeGreaterThanOrEqual(1 + 14);
       expect(new Set(protocols)).toEqual(new Set(['h2']));
       // A second browser context (no browser cache of its own): the subresources are Portico's hits.
       const context = await browser.newContext();
       const again = await context.newPage();
       await again.goto(`${portico.reverseTlsUrl}/`);
-      await again.waitForFunction(() => document.body.dataset.ready === 'yes' && [...document.images].every((i) => i.complete));
+      await again.waitForFunction(LOADED);
       await context.close();
       expect(origin.count('/style.css')).toBe(1);
       expect(origin.count('/img/3.svg')).toBe(1);

@@ -63,6 +63,11 @@ beforeAll(async () => {
         res.setHeader('keep-alive', 'timeout=5');
         res.setHeader('cache-control', 'no-store');
         res.end('headers');
+      } else if (url === '/trailers') {
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum', 'cache-control': 'no-store' });
+        res.write('body with ');
+        res.addTrailers({ 'x-checksum': 'abc123', 'content-type': 'text/evil' });
+        res.end('trailers');
       } else if (url === '/hints') {
         res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         setTimeout(() => res.end('after hints'), 20);
@@ -259,6 +264,29 @@ describe('translation between HTTP/2 and HTTP/1.1', () => {
     expect(reply.status).toBe(413);
     expect(reply.headers.connection).toBeUndefined();
     expect(after.status).toBe(200);
+  });
+
+  it("relays the backend's trailer fields to an HTTP/2 client, without framing fields", async () => {
+    const session = await h2Connect(p.reverseTlsUrl!);
+    const reply = await h2Request(session, '/trailers');
+    await h2Close(session);
+    expect(reply.text).toBe('body with trailers');
+    expect(reply.trailers?.['x-checksum']).toBe('abc123');
+    expect(reply.trailers?.['content-type']).toBeUndefined();
+  });
+
+  it('relays trailer fields to an HTTP/1.1 client only when it sent TE: trailers', async () => {
+    const port = Number(new URL(p.reverseUrl).port);
+    const raw = (te: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = netConnect(port, '127.0.0.1', () => socket.write(`GET /trailers HTTP/1.1\r\nHost: x\r\n${te}Connection: close\r\n\r\n`));
+        let got = '';
+        socket.on('data', (d) => (got += d.toString()));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+      });
+    expect(await raw('TE: trailers\r\n')).toMatch(/\r\n0\r\nx-checksum: abc123\r\n\r\n$/);
+    expect(await raw('')).not.toMatch(/x-checksum/);
   });
 
   it('relays 103 Early Hints before the response', async () => {
