@@ -170,6 +170,7 @@ export class Listeners {
 
   /** What a reload can change on running listeners: timeouts, connection caps, TLS certificate and ciphers. */
   apply(config: Config, tls: ReturnType<typeof tlsOptions> | undefined): void {
+    if (config.reverse) this.http2.applySettings(http2LimitsOf(config.reverse, config.limits));
     for (const { name, server, bound } of this.listeners) {
       if (name === 'admin') continue;
       server.headersTimeout = config.limits.header_timeout;

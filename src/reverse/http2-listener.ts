@@ -157,6 +157,7 @@ type StreamOfGuarded = ServerHttp2Stream & { session: GuardedSession | undefined
  */
 export class Http2Sessions {
   private readonly open = new Set<ServerHttp2Session>();
+  private readonly servers: (Http2SecureServer | Http2Server)[] = [];
 
   constructor(
     /** The current limits (a reload changes them for the sessions that start after it). */
@@ -166,9 +167,16 @@ export class Http2Sessions {
   ) {}
 
   watch(server: Http2SecureServer | Http2Server): void {
+    this.servers.push(server);
     server.on('session', (session: ServerHttp2Session) => this.guard(session));
     // A session's errors are its own (the client broke the protocol, or went away): nothing to throw.
     server.on('sessionError', ignore);
+  }
+
+  /** After a reload: the SETTINGS new connections are offered (the guards read the limits per connection). */
+  applySettings(limits: Http2Limits): void {
+    const settings = settingsOf(limits);
+    for (const server of this.servers) server.updateSettings(settings);
   }
 
   /** GOAWAY to every session: streams in flight finish, no new ones start. */

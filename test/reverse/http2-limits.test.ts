@@ -137,6 +137,23 @@ describe('concurrent streams', () => {
   });
 });
 
+describe('reload', () => {
+  it('offers new SETTINGS to connections made after a reload', async () => {
+    const before = await h2Connect(p.reverseTlsUrl!);
+    expect(before.remoteSettings.maxConcurrentStreams).toBe(4);
+    const config = p.portico.config;
+    p.portico.reload({ ...config, reverse: { ...config.reverse!, http2: { ...config.reverse!.http2, max_concurrent_streams: 6 } } });
+    const after = await h2Connect(p.reverseTlsUrl!);
+    expect(after.remoteSettings.maxConcurrentStreams).toBe(6);
+    expect(before.remoteSettings.maxConcurrentStreams).toBe(4);
+    await Promise.all([h2Close(before), h2Close(after)]);
+    p.portico.reload(config);
+    const back = await h2Connect(p.reverseTlsUrl!);
+    expect(back.remoteSettings.maxConcurrentStreams).toBe(4);
+    await h2Close(back);
+  });
+});
+
 describe('header list size', () => {
   it('announces the limit', async () => {
     const session = await h2Connect(p.reverseTlsUrl!);
