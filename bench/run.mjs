@@ -177,6 +177,7 @@ async function buildPortico(opts) {
 async function installMissing(peerInfo, needWrk) {
   const pkgs = Object.values(peerInfo).filter((p) => !p.installed && p.missing?.startsWith('not installed (apt-get')).map((p) => PEERS[p.id].apt);
   if (needWrk) pkgs.push('wrk');
+  if (!findBinary('h2load')) pkgs.push('nghttp2-client');
   if (pkgs.length === 0) return;
   if (process.getuid?.() !== 0) {
     log(`--install needs root; run: apt-get install -y ${pkgs.join(' ')}`);
