@@ -113,9 +113,10 @@ const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:\d{0,5})
 /** Returns why the request must be refused, or null when it may proceed. */
 export function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
   if (req.httpVersionMajor !== 1) {
-    // HTTP/2 arrives only at the reverse door's HTTP/2 listeners, translated (src/reverse/http2-messages.ts);
-    // its CONNECT (a tunnel, RFC 9113 §8.5) has no meaning at a reverse proxy.
-    if (req.httpVersionMajor !== 2 || req.method === 'CONNECT') {
+    // HTTP/2 arrives only at the reverse door's HTTP/2 listeners, translated (src/reverse/http2-messages.ts),
+    // with the stream it came on; an HTTP/1.x message that claims 2.0 has none and is refused. Its
+    // CONNECT (a tunnel, RFC 9113 §8.5) has no meaning at a reverse proxy.
+    if (req.httpVersionMajor !== 2 || !('stream' in req) || req.method === 'CONNECT') {
       return new ProxyError('bad_request', `${req.method === 'CONNECT' ? 'CONNECT over ' : ''}HTTP/${req.httpVersion} is not supported here; use HTTP/1.1`);
     }
   }
