@@ -14,7 +14,7 @@
  * - `writeHead` drops the reason phrase (HTTP/2 has none) and every connection-specific field
  *   (RFC 9113 §8.2.2), which Node would otherwise refuse with a throw; `destroyed` and `req` exist.
  */
-import { Http2ServerRequest, Http2ServerResponse, type Http2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { constants, Http2ServerRequest, Http2ServerResponse, type Http2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
@@ -74,6 +74,9 @@ function peerOf(stream: Http2Stream): PeerAddresses {
   return peer;
 }
 
+/** The reason a response is cut (the stream is reset with INTERNAL_ERROR; nobody reads the error). */
+const RESPONSE_CUT = new Error('the response was cut short');
+
 /** What `req.socket` is for an HTTP/2 request: this stream's share of the connection. */
 export class Http2StreamSocket {
   readonly remoteAddress: string | undefined;
@@ -97,9 +100,17 @@ export class Http2StreamSocket {
     return this.stream.destroyed;
   }
 
-  /** Resets this stream (an upload over its limit, a response cut short): the connection lives on. */
+  /**
+   * Resets this stream, never the connection: with NO_ERROR once the response is complete (the client
+   * may stop sending its body, RFC 9113 §8.1), with INTERNAL_ERROR while it is not, so that the client
+   * cannot take a response cut short for a whole one.
+   */
   destroy(): void {
-    this.stream.destroy();
+    const stream = this.stream as ServerHttp2Stream;
+    if (stream.destroyed) return;
+    // destroy() before the reset: the reset guard (http2-listener.ts) then knows it was ours.
+    if (stream.writableFinished) stream.close(constants.NGHTTP2_NO_ERROR);
+    else stream.destroy(RESPONSE_CUT);
   }
 }
 
@@ -182,6 +193,14 @@ export class Http2Response extends ResponseBase {
 
   get destroyed(): boolean {
     return this.stream.destroyed;
+  }
+
+  /**
+   * Cuts the response. Node's plain destroy() resets the stream with NO_ERROR, which an HTTP/2 client
+   * may read as the end of a complete response (Node's own client does): a cut says INTERNAL_ERROR.
+   */
+  override destroy(err?: Error): void {
+    super.destroy(err ?? RESPONSE_CUT);
   }
 
   override writeHead(statusCode: number, reasonOrHeaders?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {

@@ -68,6 +68,10 @@ beforeAll(async () => {
         res.write('body with ');
         res.addTrailers({ 'x-checksum': 'abc123', 'content-type': 'text/evil' });
         res.end('trailers');
+      } else if (url === '/cut') {
+        // Declares 1 MiB, sends 100 KiB, and dies: the client must not see a complete response.
+        res.writeHead(200, { 'content-length': 1024 * 1024, 'cache-control': 'no-store' });
+        res.write(Buffer.alloc(100 * 1024, 'c'), () => setTimeout(() => res.socket!.destroy(), 20));
       } else if (url === '/hints') {
         res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         setTimeout(() => res.end('after hints'), 20);
@@ -213,6 +217,41 @@ describe('the cache over h2', () => {
     expect(reply.status).toBe(200);
     expect(reply.headers['content-length']).toBe(String(BIG.length));
     expect(reply.body.length).toBe(0);
+  });
+});
+
+describe('failures over h2', () => {
+  it('resets the stream (never a clean end) when the backend dies mid-body; the connection lives on', async () => {
+    const session = await h2Connect(p.reverseTlsUrl!);
+    const outcome = await new Promise<{ ended: boolean; code: number | undefined; bytes: number }>((resolve) => {
+      const stream = session.request({ ':path': '/cut' });
+      let bytes = 0;
+      let ended = false;
+      stream.on('data', (c: Buffer) => (bytes += c.length));
+      stream.on('end', () => (ended = true));
+      stream.on('error', () => {});
+      stream.on('close', () => resolve({ ended, code: stream.rstCode, bytes }));
+    });
+    expect(outcome.ended).toBe(false);
+    expect(outcome.code).not.toBe(0);
+    expect(outcome.bytes).toBeLessThan(1024 * 1024);
+    const after = await h2Request(session, '/plain');
+    await h2Close(session);
+    expect(after.status).toBe(200);
+  });
+
+  it('cancels the backend request when the client resets a streamed response', async () => {
+    const session = await h2Connect(p.reverseTlsUrl!);
+    const closed = new Promise<void>((resolve) => origin.once('request', (_req, res) => res.once('close', () => resolve())));
+    const stream = session.request({ ':path': '/stream' });
+    stream.on('error', () => {});
+    await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+    stream.close(0x8);
+    await closed; // the origin's response was abandoned, not left waiting
+    const after = await h2Request(session, '/plain');
+    await h2Close(session);
+    expect(after.status).toBe(200);
+    releaseStream = null;
   });
 });
 
