@@ -2,7 +2,8 @@
  * Headless Chromium (Debian package `chromium`) loads a page and its subresources from the reverse
  * TLS listener over HTTP/2: the test certificate is trusted by its public key
  * (`--ignore-certificate-errors-spki-list`), the page and every subresource report `h2` as their
- * protocol, the subresources are cache hits on a second visit, and the access log says HTTP/2.0.
+ * protocol, the subresources are cache hits on a second visit, the access log says HTTP/2.0, and the
+ * dashboard shows the split of requests by protocol.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -50,6 +51,7 @@ describe.skipIf(!hasChromium)('headless Chromium over HTTP/2 at the reverse TLS 
           routes: [{ path: '/', pool: 'app' }],
         },
         pools: { app: { servers: [{ url: origin.url }] } },
+        admin: { listen: '127.0.0.1:0' },
       },
       log,
     );
@@ -105,6 +107,20 @@ describe.skipIf(!hasChromium)('headless Chromium over HTTP/2 at the reverse TLS 
       const logged = logLines.filter((l) => l.msg === 'request' && l.url === '/style.css');
       expect(logged.map((l) => l.protocol)).toEqual(['HTTP/2.0', 'HTTP/2.0']);
       expect(logged.map((l) => l.cache)).toEqual(['miss', 'hit']);
+    } finally {
+      await page.close();
+    }
+  }, 30_000);
+
+  it("shows the protocols' split on the dashboard", async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${portico.adminUrl}/`);
+      const mix = page.locator('[data-testid="protocol-mix"]');
+      await mix.locator('li[data-key="HTTP/2"] .v').filter({ hasText: /%/ }).waitFor();
+      const text = (await mix.textContent()) ?? '';
+      expect(text).toMatch(/HTTP\/1\.x/);
+      expect(text).toMatch(/HTTP\/2\s*\d+ · 100%/);
     } finally {
       await page.close();
     }
