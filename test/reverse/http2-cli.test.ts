@@ -52,6 +52,37 @@ log:
   return file;
 }
 
+describe('shutdown', () => {
+  it('sends GOAWAY to open HTTP/2 connections, lets the stream in flight finish, and exits', async () => {
+    const slow = await startOrigin((_req, res) => setTimeout(() => res.end('finished'), 300));
+    const file = configFile(1).replace(/portico\.yaml$/, 'slow.yaml');
+    writeFileSync(file, `reverse:
+  tls_listen: 127.0.0.1:0
+  tls: { cert: ${tls.certPath}, key: ${tls.keyPath} }
+  routes: [{ path: /, pool: web }]
+pools:
+  web:
+    servers: [{ url: ${slow.url} }]
+log:
+  stats_interval: 0
+`);
+    const cli = await startCli(['--config', file], ['reverseTls']);
+    cleanup.push(async () => {
+      await cli.stop();
+      await slow.close();
+    });
+    const session = await h2Connect(cli.urls.reverseTls!.replace('http:', 'https:'));
+    const goaway = new Promise<number>((resolve) => session.once('goaway', (code) => resolve(code)));
+    const inFlight = h2Request(session, '/slow');
+    await new Promise((r) => setTimeout(r, 100));
+    cli.child.kill('SIGTERM');
+    expect(await goaway).toBe(0);
+    const reply = await inFlight;
+    expect(reply.text).toBe('finished');
+    expect(await cli.exited).toBe(0);
+  });
+});
+
 describe.each([1, 2])('through the CLI with --workers %i', (workers) => {
   it('serves h2 and HTTP/1.1 on the TLS listener and h2c and HTTP/1.1 on the plain one', async () => {
     const cli = await startCli(['--config', configFile(workers)], ['reverse', 'reverseTls']);
