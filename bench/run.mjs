@@ -25,6 +25,7 @@ import {
 } from './lib/procs.mjs';
 import { renderReport } from './lib/report.mjs';
 import { SCENARIOS } from './lib/scenarios.mjs';
+import { runH2load } from './lib/h2load.mjs';
 import { runWrk, writeWrkScript } from './lib/wrk.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -176,6 +177,7 @@ async function buildPortico(opts) {
 async function installMissing(peerInfo, needWrk) {
   const pkgs = Object.values(peerInfo).filter((p) => !p.installed && p.missing?.startsWith('not installed (apt-get')).map((p) => PEERS[p.id].apt);
   if (needWrk) pkgs.push('wrk');
+  if (!findBinary('h2load')) pkgs.push('nghttp2-client');
   if (pkgs.length === 0) return;
   if (process.getuid?.() !== 0) {
     log(`--install needs root; run: apt-get install -y ${pkgs.join(' ')}`);
@@ -203,6 +205,8 @@ async function main() {
   const loadBefore = os.loadavg();
 
   let wrkBin = findBinary('wrk');
+  const h2loadBin = findBinary('h2load');
+  if (!h2loadBin && scenarios.some((s) => s.mode === 'h2load')) log('h2load is not installed (apt-get install -y nghttp2-client): the TLS rows will fail');
   let peerInfo = await inspectPeers();
   if (opts.install) {
     await installMissing(peerInfo, !wrkBin);
@@ -241,7 +245,7 @@ async function main() {
 
   log(`starting the nginx origin in ${tmp}`);
   const origin = await startOrigin(tmp, nginxBin);
-  const ctx = { tmp, origin, repo, portico, wrkBin, opts };
+  const ctx = { tmp, origin, repo, portico, wrkBin, h2loadBin, opts };
 
   const results = [];
   for (const sc of scenarios) {
@@ -292,6 +296,11 @@ async function runScenario(ctx, sc, peerInfo) {
       row.reason = 'wrk is not installed (apt-get install -y wrk)';
       continue;
     }
+    if (sc.mode === 'h2load' && !ctx.h2loadBin) {
+      row.status = 'failed';
+      row.reason = 'h2load is not installed (apt-get install -y nghttp2-client)';
+      continue;
+    }
     try {
       row.server = await PEERS[row.id].start(ctx, sc);
       if (row.server.command) row.notes.push(`\`${row.server.command}\``);
@@ -302,9 +311,10 @@ async function runScenario(ctx, sc, peerInfo) {
   }
 
   // 2. A sample request must come back right before any load.
+  const requestLike = sc.mode === 'http' || sc.mode === 'h2load';
   for (const row of active()) {
-    if (sc.mode !== 'http') continue;
-    const res = await sampleRequest(row.server, sc.path, origin.host);
+    if (!requestLike) continue;
+    const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
     const problem = checkBody(res, row.server.noOrigin ? size : expectedBody);
     if (problem) {
       row.status = 'failed';
@@ -325,8 +335,8 @@ async function runScenario(ctx, sc, peerInfo) {
       row.reason = `warm-up failed: ${oneLine(w.reason)}`;
       continue;
     }
-    if (sc.mode === 'http' && sc.expect === 'hit' && row.id !== 'direct' && !row.server.noOrigin) {
-      const res = await sampleRequest(row.server, sc.path, origin.host);
+    if (requestLike && sc.expect === 'hit' && row.id !== 'direct' && !row.server.noOrigin) {
+      const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
       const problem = checkBody(res, expectedBody);
       if (problem) {
         row.status = 'failed';
@@ -357,7 +367,7 @@ async function runScenario(ctx, sc, peerInfo) {
       for (const p of validateRound(sc, row, m, size)) row.problems.add(p);
       if (m.errors?.status > 0 && !row.failureSample) {
         // wrk only counts non-2xx answers; show what one looks like.
-        const res = await sampleRequest(row.server, sc.path, origin.host);
+        const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
         row.failureSample = res.ok
           ? `a request after the round got ${res.status}${res.headers['proxy-status'] ? ` (Proxy-Status: ${res.headers['proxy-status']})` : ''}: ${oneLine(res.body.toString('utf8', 0, 160))}`
           : `a request after the round failed: ${res.reason}`;
@@ -394,7 +404,25 @@ async function loadOnce(ctx, sc, row, seconds, warmup) {
   const origin0 = await origin.requests();
   const t0 = process.hrtime.bigint();
   let m;
-  if (sc.mode === 'http') {
+  if (sc.mode === 'h2load') {
+    const r = await runH2load(ctx.h2loadBin, { tmp: ctx.tmp, port: row.server.port, path: sc.path, seconds: Math.max(1, Math.round(seconds)), connections: sc.connections, streams: sc.streams, h1: sc.h1 });
+    if (!r.ok) return r;
+    const h = r.result;
+    const expected = sc.h1 ? 'http/1.1' : 'h2';
+    if (h.protocol !== expected) return { ok: false, reason: `h2load negotiated ${h.protocol ?? 'nothing'}, expected ${expected}` };
+    m = {
+      ok: true,
+      value: h.rps,
+      requests: h.requests,
+      seconds: h.seconds,
+      p50: h.p50,
+      p99: h.p99,
+      bytes: h.dataBytes,
+      errors: { connect: 0, read: 0, write: 0, timeout: h.failed, status: h.non2xx },
+      clientCpu: h.clientCpu,
+      command: r.command,
+    };
+  } else if (sc.mode === 'http') {
     const delayMs = sc.rate ? (opts.connections * 1000) / sc.rate : 0;
     row.script ??= writeWrkScript(ctx.tmp, { access: row.server.access, requestPath: sc.path, originHost: origin.host, delayMs });
     const r = await runWrk(ctx.wrkBin, { port: row.server.port, script: row.script, seconds: Math.max(1, Math.round(seconds)), connections: opts.connections });
@@ -456,7 +484,14 @@ async function loadOnce(ctx, sc, row, seconds, warmup) {
 function validateRound(sc, row, m, size) {
   const out = [];
   const direct = row.id === 'direct';
-  if (sc.mode === 'http') {
+  if (sc.mode === 'h2load') {
+    const e = m.errors;
+    if (e.status > 0) out.push(`${e.status} responses were not 2xx`);
+    if (e.timeout > Math.max(5, m.requests * 0.001)) out.push(`${e.timeout} requests failed, errored or timed out in ${m.requests}`);
+    const perResponse = m.bytes / Math.max(1, m.requests);
+    // h2load counts the body bytes of the requests still in flight when the time is up, too.
+    if (perResponse < size - 16 || perResponse > size * 1.02 + 64) out.push(`${Math.round(perResponse)} body bytes per response, expected ${size}`);
+  } else if (sc.mode === 'http') {
     const e = m.errors;
     if (e.status > 0) out.push(`${e.status} responses were not 2xx/3xx`);
     const socketErrors = e.connect + e.read + e.write + e.timeout;

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TunnelKind, TrafficStats } from './admin/traffic-stats.js';
@@ -17,6 +18,8 @@ import { formatAddress, type ListenAddress } from './config/units.js';
 import { ProxyError } from './core/errors.js';
 import type { Logger } from './core/log.js';
 import { errorPage } from './pipeline/pages.js';
+import { acceptPriorKnowledge } from './reverse/h2c-preface.js';
+import { closeAllHttp1, createH2cServer, createReverseTlsServer, http2LimitsOf, Http2Sessions } from './reverse/http2-listener.js';
 import { writePageToSocket } from './pipeline/session.js';
 import { unreadableRequestError } from './pipeline/admission.js';
 import type { Runtime } from './runtime.js';
@@ -91,11 +94,21 @@ export class Listeners {
   /** Client sockets of CONNECT tunnels and upgraded (WebSocket) connections, cut at the end of the drain. */
   private readonly tunnels = new Set<Duplex>();
   private drained: (() => void) | null = null;
+  /** HTTP/2 sessions of the reverse door (TLS, and h2c when enabled). */
+  private readonly http2: Http2Sessions;
 
   constructor(
     private readonly host: ListenerHost,
     private readonly log: Logger,
-  ) {}
+  ) {
+    let last: ReturnType<typeof http2LimitsOf> | undefined;
+    const current = () => {
+      const config = host.runtime.config;
+      if (config.reverse) last = http2LimitsOf(config.reverse, config.limits);
+      return last!;
+    };
+    this.http2 = new Http2Sessions(current, host.traffic.http2, log);
+  }
 
   /**
    * Makes every listener `config` asks for. With `addresses` (under the supervisor) nothing is bound:
@@ -107,13 +120,18 @@ export class Listeners {
       let server: Server;
       if (spec.name === 'forward') server = this.forwardServer(createHttpServer(options));
       else if (spec.name === 'reverse') server = this.reverseServer(createHttpServer(options), 'http');
-      else if (spec.name === 'reverseTls') server = this.reverseServer(createHttpsServer({ ...options, ...tlsOptions(config.reverse!.tls!) }), 'https');
+      else if (spec.name === 'reverseTls') server = this.reverseServer(this.tlsServer(config, options), 'https');
       else {
         server = createHttpServer({ ...options, requestTimeout: 30_000, maxHeaderSize: 16 * 1024 });
         if (adminHandler !== null) server.on('request', adminHandler);
       }
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.unreadable(spec.name, err, socket));
       server.on('connection', (socket: Socket) => this.admit(socket));
+      if (spec.name === 'reverse' && config.reverse!.h2c) {
+        const h2c = createH2cServer(http2LimitsOf(config.reverse!, config.limits), this.http2);
+        this.reverseServer(h2c as unknown as Server, 'http');
+        acceptPriorKnowledge(server, h2c);
+      }
       const given = addresses?.[spec.name];
       if (given !== undefined) {
         // Node's HTTP server starts tracking its connections (request and header timeouts, closing idle
@@ -153,6 +171,7 @@ export class Listeners {
 
   /** What a reload can change on running listeners: timeouts, connection caps, TLS certificate and ciphers. */
   apply(config: Config, tls: ReturnType<typeof tlsOptions> | undefined): void {
+    if (config.reverse) this.http2.applySettings(http2LimitsOf(config.reverse, config.limits));
     for (const { name, server, bound } of this.listeners) {
       if (name === 'admin') continue;
       server.headersTimeout = config.limits.header_timeout;
@@ -170,11 +189,16 @@ export class Listeners {
     for (const l of this.listeners) if (l.bound) l.server.close();
     const closeIdle = () => {
       for (const l of this.listeners) l.server.closeIdleConnections();
+      this.http2.closeIdle();
     };
     closeIdle();
     const sweeper = setInterval(closeIdle, 50);
     const timer = setTimeout(() => {
-      for (const l of this.listeners) l.server.closeAllConnections();
+      for (const l of this.listeners) {
+        if (typeof l.server.closeAllConnections === 'function') l.server.closeAllConnections();
+        else closeAllHttp1(l.server as unknown as Http2SecureServer);
+      }
+      this.http2.destroyAll();
       for (const socket of this.tunnels) socket.destroy();
     }, drainMs);
     if (this.connections > 0) await new Promise<void>((resolve) => (this.drained = resolve));
@@ -221,6 +245,14 @@ export class Listeners {
     else onClientError(err, socket);
   }
 
+  /** The reverse TLS listener: HTTP/2 and HTTP/1.1 by ALPN, or HTTP/1.1 alone with `reverse.http2.enabled: false`. */
+  private tlsServer(config: Config, options: ReturnType<typeof serverOptionsFor>): Server {
+    const reverse = config.reverse!;
+    const tls = tlsOptions(reverse.tls!);
+    if (!reverse.http2.enabled) return createHttpsServer({ ...options, ...tls });
+    return createReverseTlsServer(tls, options, http2LimitsOf(reverse, config.limits), this.http2) as unknown as Server;
+  }
+
   private trackTunnel(socket: Duplex, kind: TunnelKind): void {
     this.host.traffic.trackTunnel(socket, kind);
     this.tunnels.add(socket);
@@ -260,6 +292,8 @@ export class Listeners {
     server.on('request', onRequest);
     server.on('checkContinue', onRequest);
     server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // An HTTP/2 CONNECT comes with a response, not a socket: answered (refused) like any request.
+      if (req.httpVersionMajor === 2) return onRequest(req, socket as unknown as ServerResponse);
       const gateway = host.runtime.reverse;
       if (gateway) gateway.handleConnect(req, socket, head, scheme);
       else socket.destroy();

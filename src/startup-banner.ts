@@ -37,8 +37,8 @@ export function startupBanner(input: BannerInput): string[] {
     const routeText = routes.length <= 3 ? routes.join(', ') : `${routes.slice(0, 3).join(', ')}, … (${routes.length} routes)`;
     const plain = shown('reverse', reverse.listen);
     const tls = shown('reverseTls', reverse.tls_listen);
-    if (plain) lines.push(`  reverse  http://${plain}  ${routeText}`);
-    if (tls) lines.push(`  reverse  https://${tls}  ${plain ? '(same routes)' : routeText}`);
+    if (plain) lines.push(`  reverse  http://${plain}  ${reverse.h2c ? '(http/1.1, h2c)  ' : ''}${routeText}`);
+    if (tls) lines.push(`  reverse  https://${tls}  ${reverse.http2.enabled ? '(h2, http/1.1)  ' : ''}${plain ? '(same routes)' : routeText}`);
   }
   const forward = config.forward;
   if (forward) {

@@ -1,14 +1,18 @@
 // One sample request through a server, checked byte for byte, and the cache evidence in its headers.
 import http from 'node:http';
+import https from 'node:https';
 
-/** GET `requestPath` through the server (origin-form for reverse, absolute-form for forward). */
-export function sampleRequest({ port, access }, requestPath, originHost) {
+/**
+ * GET `requestPath` through the server (origin-form for reverse, absolute-form for forward); over TLS
+ * (HTTP/1.1, any certificate) for the TLS rows.
+ */
+export function sampleRequest({ port, access }, requestPath, originHost, tls = false) {
   return new Promise((resolve) => {
     const options =
       access === 'forward'
         ? { host: '127.0.0.1', port, path: `http://${originHost}${requestPath}`, headers: { host: originHost } }
         : { host: '127.0.0.1', port, path: requestPath };
-    const req = http.get({ ...options, agent: false }, (res) => {
+    const req = (tls ? https : http).get({ ...options, agent: false, rejectUnauthorized: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ ok: true, status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));

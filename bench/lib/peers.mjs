@@ -95,8 +95,8 @@ ${nginxHttpCommon(dir)}${cache ? `  proxy_cache_path ${dir}/cache levels=1:2 key
   proxy_buffers 8 16k;
   proxy_busy_buffers_size 32k;
   server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / {
+    listen 127.0.0.1:${port}${scenario.tls ? ' ssl http2' : ''} backlog=4096;
+${scenario.tls ? await nginxTls(ctx) : ''}    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -262,13 +262,60 @@ server_persistent_connections on
   },
 };
 
+/**
+ * The certificate of the TLS rows (one per run, P-256 like the tests'): { cert, key } file paths.
+ * nginx and Portico serve the same one, with TLS 1.3 negotiated by both (the same cipher suite).
+ */
+async function benchCert(ctx) {
+  if (ctx.tlsFiles) return ctx.tlsFiles;
+  const { default: selfsigned } = await import('selfsigned');
+  const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+  });
+  const cert = path.join(ctx.tmp, 'bench-cert.pem');
+  const key = path.join(ctx.tmp, 'bench-key.pem');
+  writeFileSync(cert, pems.cert);
+  writeFileSync(key, pems.private, { mode: 0o644 });
+  ctx.tlsFiles = { cert, key };
+  return ctx.tlsFiles;
+}
+
+/** nginx's TLS lines for the TLS rows: HTTP/2 is on by the listen line (\`listen … ssl http2\`, nginx < 1.25). */
+async function nginxTls(ctx) {
+  const { cert, key } = await benchCert(ctx);
+  return `    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:1m;
+`;
+}
+
 async function startPortico(ctx, scenario, { cache, workers = 1 }) {
   if (!ctx.portico.ok) throw new Error(ctx.portico.reason);
   const dir = peerDir(ctx, 'portico');
   const port = await freePort();
   const cli = path.join(ctx.repo, 'dist', 'cli.js');
   let args;
-  if (scenario.access === 'forward') {
+  if (scenario.tls) {
+    // The reverse TLS listener: h2 and http/1.1 by ALPN (the load generator picks one).
+    const { cert, key } = await benchCert(ctx);
+    const conf = path.join(dir, 'portico.yaml');
+    writeFileSync(
+      conf,
+      `reverse:
+  tls_listen: 127.0.0.1:${port}
+  tls: { cert: ${cert}, key: ${key} }
+  routes: [{ path: /, pool: origin }]
+pools:
+  origin:
+    servers: [{ url: ${ctx.origin.url('')} }]
+log:
+  level: warn
+`,
+    );
+    args = [cli, '--config', conf, '--log-level', 'warn'];
+  } else if (scenario.access === 'forward') {
     const conf = path.join(dir, 'portico.yaml');
     writeFileSync(
       conf,

@@ -102,8 +102,54 @@ const AT_PEAK = [
   },
 ];
 
+/**
+ * The reverse TLS listener, loaded by h2load (nghttp2-client): HTTP/2 with multiplexed streams, and
+ * HTTP/1.1 over the same TLS for comparison. nginx terminates TLS with HTTP/2 on (1.22: \`listen … ssl
+ * http2\`). The origin is not TLS, so there is no direct row.
+ */
+const OVER_TLS = [
+  ...[
+    ['1k', 'hit', '/c/1k'],
+    ['100k', 'hit', '/c/100k'],
+    ['1k', 'miss', '/nc/1k'],
+  ].flatMap(([body, expect, path]) => [
+    {
+      id: `reverse-${expect}-${body}-h2`,
+      title: `Reverse proxy over TLS, ${expect === 'hit' ? 'cache hit' : 'proxied miss'}, ${body === '1k' ? '1 KiB' : '100 KiB'}, HTTP/2 (10 connections × 10 streams)`,
+      mode: 'h2load',
+      tls: true,
+      h1: false,
+      connections: 10,
+      streams: 10,
+      access: 'reverse',
+      path,
+      body,
+      expect,
+      peers: ['nginx', 'portico'],
+      refs: ['nginx'],
+      what: `h2load -c10 -m10 over TLS (ALPN h2): GET ${path}, 100 requests in flight on 10 connections; origin answers \`Cache-Control: ${expect === 'hit' ? 'public, max-age=3600' : 'no-store'}\``,
+    },
+    {
+      id: `reverse-${expect}-${body}-https1`,
+      title: `Reverse proxy over TLS, ${expect === 'hit' ? 'cache hit' : 'proxied miss'}, ${body === '1k' ? '1 KiB' : '100 KiB'}, HTTP/1.1 (50 connections)`,
+      mode: 'h2load',
+      tls: true,
+      h1: true,
+      connections: 50,
+      access: 'reverse',
+      path,
+      body,
+      expect,
+      peers: ['nginx', 'portico'],
+      refs: ['nginx'],
+      what: `h2load --h1 -c50 over TLS: GET ${path}, one request at a time on each of 50 connections; origin answers \`Cache-Control: ${expect === 'hit' ? 'public, max-age=3600' : 'no-store'}\``,
+    },
+  ]),
+];
+
 export const SCENARIOS = [
   ...AT_PEAK,
+  ...OVER_TLS,
   // The p99 target compares latency at the same load: wrk paced to a fixed request rate that every
   // server sustains (each connection waits between requests), instead of each server at its own peak.
   ...[

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { ReloadOutcome } from './sources.js';
 
 /** Keys whose new value only takes effect after a restart. */
-const RESTART_KEYS = ['workers', 'reverse.listen', 'reverse.tls_listen', 'forward.listen', 'admin.listen', 'cache', 'log.access'] as const;
+const RESTART_KEYS = ['workers', 'reverse.listen', 'reverse.tls_listen', 'reverse.http2.enabled', 'reverse.h2c', 'forward.listen', 'admin.listen', 'cache', 'log.access'] as const;
 
 export function diffConfig(before: Config, after: Config): ReloadOutcome {
   const changes: string[] = [];

@@ -227,6 +227,39 @@ export class AdminMetrics {
       },
     });
 
+    // --- protocols (HTTP/2 at the reverse door) ---
+    new Counter({
+      name: 'portico_requests_by_protocol_total',
+      help: 'Finished requests by the client\'s protocol: protocol="http1" (HTTP/1.x) or "http2".',
+      labelNames: ['protocol'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ protocol: 'http1' }, traffic.byProtocol.http1);
+        this.inc({ protocol: 'http2' }, traffic.byProtocol.http2);
+      },
+    });
+    new Gauge({
+      name: 'portico_http2_connections_open',
+      help: 'Open HTTP/2 connections (reverse TLS listener, and h2c).',
+      registers,
+      collect() {
+        this.set(traffic.http2.open);
+      },
+    });
+    new Counter({
+      name: 'portico_http2_connections_closed_total',
+      help: 'HTTP/2 connections closed by a guard: reason="reset_flood" (ENHANCE_YOUR_CALM), "settings_timeout", "idle".',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ reason: 'reset_flood' }, traffic.http2.resetFloods);
+        this.inc({ reason: 'settings_timeout' }, traffic.http2.settingsTimeouts);
+        this.inc({ reason: 'idle' }, traffic.http2.idleClosed);
+      },
+    });
+
     // --- forward-proxy policy ---
     new Counter({
       name: 'portico_forward_blocked_total',

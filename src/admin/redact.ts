@@ -10,7 +10,16 @@ import { formatAddress, formatDuration, formatSize } from '../config/units.js';
 const REDACTED = '[redacted]';
 
 /** Keys whose values are sizes (bytes in the Config) and durations (milliseconds). */
-const SIZE_KEYS: ReadonlySet<string> = new Set(['max_size', 'max_object_size', 'max_url_length', 'max_header_size', 'max_body_size']);
+const SIZE_KEYS: ReadonlySet<string> = new Set([
+  'max_size',
+  'max_object_size',
+  'max_url_length',
+  'max_header_size',
+  'max_body_size',
+  'stream_window',
+  'connection_window',
+  'max_header_list_size',
+]);
 const DURATION_KEYS: ReadonlySet<string> = new Set([
   'connect',
   'response_header',
@@ -26,6 +35,8 @@ const DURATION_KEYS: ReadonlySet<string> = new Set([
   'drain_timeout',
   'stats_interval',
   'command_timeout',
+  'idle_timeout',
+  'settings_timeout',
 ]);
 
 export function redactedConfig(config: Config): unknown {

@@ -68,6 +68,10 @@ export class TrafficStats {
     upgrade: { open: 0, total: 0, bytesUp: 0, bytesDown: 0 },
   };
   total = 0;
+  /** Finished requests by the client's protocol. */
+  readonly byProtocol = { http1: 0, http2: 0 };
+  /** HTTP/2 connections (the reverse door's TLS listener, and h2c): kept by src/reverse/http2-listener.ts. */
+  readonly http2 = { open: 0, total: 0, resetFloods: 0, settingsTimeouts: 0, idleClosed: 0 };
   /** Requests finished per second (ring indexed by epoch second). */
   private readonly perSecond = new Float64Array(HISTORY_SECONDS);
   /** 5xx answers per second. */
@@ -106,6 +110,8 @@ export class TrafficStats {
     const index = ((door * N_METHODS + methodIndex(method)) * N_STATUS + statusIndex(status)) * N_CACHE + cacheIndex(record.cache);
     this.counts[index]!++;
     this.total++;
+    if (record.httpVersion === '2.0') this.byProtocol.http2++;
+    else this.byProtocol.http1++;
     if (record.bytes !== undefined) this.bytes[door]! += record.bytes;
     const ms = performance.now() - record.startedAt;
     this.durations[door]!.observe(ms / 1000);

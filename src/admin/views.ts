@@ -108,7 +108,9 @@ export function statsView(target: AdminTarget, version: string): Record<string, 
       byStatus: totals.byStatus,
       byCache: totals.byCache,
       byMethod: totals.byMethod,
+      byProtocol: { ...traffic.byProtocol },
     },
+    http2: { ...traffic.http2 },
     history: traffic.history(),
     cache: cache
       ? {

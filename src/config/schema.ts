@@ -163,10 +163,30 @@ const route = z.strictObject({
   max_body_size: size.optional(),
 });
 
+/** A flow-control window: at least HTTP/2's default 65,535 bytes, at most 2^31-1 (RFC 9113 §6.9). */
+const windowSize = size.refine((n) => n >= 65_535 && n <= 2 ** 31 - 1, msg('a window size between 65535 bytes and 2gb'));
+
+/** HTTP/2 at the reverse TLS listener (and on the plain one with h2c): on by default, with abuse limits. */
+const http2 = z.strictObject({
+  enabled: bool.default(true),
+  max_concurrent_streams: positiveInt.default(100),
+  stream_window: windowSize.default(4 * 1024 ** 2),
+  connection_window: windowSize.default(16 * 1024 ** 2),
+  /** Largest request header list (HPACK-decoded); defaults to limits.max_header_size. */
+  max_header_list_size: size.optional(),
+  max_resets_per_second: positiveInt.default(200),
+  idle_timeout: duration.default(60_000),
+  settings_timeout: duration.default(10_000),
+});
+const HTTP2_DEFAULTS = http2.parse({});
+
 const reverse = z.strictObject({
   listen: listenAddress('0.0.0.0').optional(),
   tls_listen: listenAddress('0.0.0.0').optional(),
   tls: z.strictObject({ cert: text, key: text, min_version: z.enum(['TLSv1.2', 'TLSv1.3'], msg('"TLSv1.2" or "TLSv1.3"')).default('TLSv1.2'), ciphers: text.optional() }).optional(),
+  http2: http2.default(HTTP2_DEFAULTS),
+  /** HTTP/2 with prior knowledge (h2c) on the plain listener, beside HTTP/1.1. */
+  h2c: bool.default(false),
   routes: z.array(route, msg('a list of routes')).default([]),
   trusted_proxies: z.array(cidr).default([]),
   preserve_host: bool.default(true),
@@ -182,6 +202,7 @@ const reverse = z.strictObject({
     })
     .optional(),
 });
+export type ReverseConfig = z.output<typeof reverse>;
 
 /** Access rules of the forward proxy: first match wins, default allow. */
 const forwardRule = z.strictObject({
@@ -366,6 +387,9 @@ export const configSchema = z
     if (reverse) {
       if (!reverse.listen && !reverse.tls_listen) {
         ctx.addIssue({ code: 'custom', path: ['reverse', 'listen'], message: 'expected an address: the reverse proxy needs listen or tls_listen' });
+      }
+      if (reverse.h2c && !reverse.listen) {
+        ctx.addIssue({ code: 'custom', path: ['reverse', 'h2c'], message: 'expected reverse.listen: h2c is HTTP/2 on the plain listener' });
       }
       if (reverse.tls_listen && !reverse.tls) {
         ctx.addIssue({ code: 'custom', path: ['reverse', 'tls'], message: 'expected { cert, key }: tls_listen needs a certificate' });

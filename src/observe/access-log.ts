@@ -85,6 +85,7 @@ function jsonFields(r: AccessRecord): Record<string, unknown> {
     up: r.up,
     down: r.down,
     ms: r.ms,
+    protocol: r.httpVersion === undefined ? undefined : `HTTP/${r.httpVersion}`,
   };
 }
 

@@ -99,6 +99,9 @@ export function requestBody(session: HttpSession, max: number): Readable | null 
     },
   });
   req.on('error', (err) => counter.destroy(err));
+  // The 413 is answered above; the upstream request (which may not be on a connection yet, with no
+  // listener of its own) learns of it when it reads the body.
+  counter.on('error', ignore);
   return req.pipe(counter);
 }
 
@@ -134,7 +137,12 @@ const VALID_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:\d{0,5})
 /** Returns why the request must be refused, or null when it may proceed. */
 function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | null {
   if (req.httpVersionMajor !== 1) {
-    return new ProxyError('bad_request', `HTTP/${req.httpVersion} is not supported here; use HTTP/1.1`);
+    // HTTP/2 arrives only at the reverse door's HTTP/2 listeners, translated (src/reverse/http2-messages.ts),
+    // with the stream it came on; an HTTP/1.x message that claims 2.0 has none and is refused. Its
+    // CONNECT (a tunnel, RFC 9113 §8.5) has no meaning at a reverse proxy.
+    if (req.httpVersionMajor !== 2 || !('stream' in req) || req.method === 'CONNECT') {
+      return new ProxyError('bad_request', `${req.method === 'CONNECT' ? 'CONNECT over ' : ''}HTTP/${req.httpVersion} is not supported here; use HTTP/1.1`);
+    }
   }
   const url = req.url ?? '';
   if (url.length > limits.maxUrlLength) {
@@ -175,3 +183,5 @@ function checkRequest(req: RequestHead, limits: RequestLimits): ProxyError | nul
 
 /** An Upgrade header offering h2c, alone or in a list. */
 const H2C = /(^|,)\s*h2c\s*(,|$)/i;
+
+function ignore(): void {}

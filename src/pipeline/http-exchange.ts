@@ -144,6 +144,37 @@ function streamWhenReady(session: HttpSession, reply: Reply, headers: string[], 
   });
 }
 
+const TE_TRAILERS = /(^|,)\s*trailers\s*(,|;|$)/i;
+
+/** Fields never taken from trailers (RFC 9110 §6.5.1): framing, routing, and what a cache or proxy acts on. */
+const NOT_IN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length', 'content-type', 'content-encoding', 'content-range', 'transfer-encoding', 'trailer', 'te', 'host',
+  'connection', 'keep-alive', 'upgrade', 'cache-control', 'expires', 'age', 'date', 'authorization', 'set-cookie',
+]);
+
+/**
+ * Passes the backend's trailer fields (after a chunked body) on to a client that can take them: an
+ * HTTP/2 client, or an HTTP/1.1 client that sent `TE: trailers` (whose response is then chunked).
+ */
+function relayTrailers(body: Readable, session: HttpSession): void {
+  const raw = (body as Readable & { trailers?: readonly string[] | null }).trailers;
+  if (raw === undefined || raw === null) return;
+  const fields: Record<string, string> = {};
+  let any = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = String(raw[i]).toLowerCase();
+    if (NOT_IN_TRAILERS.has(name)) continue;
+    fields[name] = fields[name] === undefined ? String(raw[i + 1]) : `${fields[name]}, ${String(raw[i + 1])}`;
+    any = true;
+  }
+  if (!any) return;
+  try {
+    session.res.addTrailers(fields);
+  } catch {
+    // A field Node will not send: trailers are advisory, the body is complete.
+  }
+}
+
 /** Pipes the rest of a body whose head is written; a body that breaks off cuts the client connection. */
 function pipeRest(body: Readable, session: HttpSession): void {
   const res = session.res;
@@ -156,5 +187,7 @@ function pipeRest(body: Readable, session: HttpSession): void {
   body.once('close', () => {
     if (!body.readableEnded && !res.writableEnded) onBroken();
   });
+  // Before pipe()'s own 'end' listener ends the response.
+  if (session.req.httpVersionMajor >= 2 || TE_TRAILERS.test(String(session.req.headers.te ?? ''))) body.once('end', () => relayTrailers(body, session));
   body.pipe(res);
 }

@@ -45,6 +45,8 @@ export interface ExchangeRecord {
   readonly error: string | undefined;
   /** Bytes sent to the client for this request, once it is finished. */
   readonly bytes: number | undefined;
+  /** The client's HTTP version: `1.1`, `1.0`, or `2.0`. */
+  readonly httpVersion?: string | undefined;
 }
 
 /** A tunnel's byte counts, for its log line. */
@@ -101,6 +103,10 @@ export abstract class Session implements ExchangeRecord {
 
   get log(): Logger {
     return this.sink.log;
+  }
+
+  get httpVersion(): string {
+    return this.req.httpVersion;
   }
 
   /** Whether the answer has started (a page, a reply, or a tunnel): a later failure can only cut it. */

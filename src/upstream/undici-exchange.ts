@@ -46,7 +46,8 @@ export function sendWithUndici(
   });
   if (route.waiters !== null) route.waiters.waiting++;
   if (!watchClient(client, exchange)) return promise; // the client has gone already
-  if (client.req.httpVersionMinor >= 1) exchange.earlyHints = (raw) => relayEarlyHints(client, raw);
+  // HTTP/1.0 clients cannot take an interim response; HTTP/1.1 and HTTP/2 can.
+  if (client.req.httpVersionMinor >= 1 || client.req.httpVersionMajor >= 2) exchange.earlyHints = (raw) => relayEarlyHints(client, raw);
   const options: Dispatcher.DispatchOptions & { servername: string } = {
     origin: route.origin,
     path: out.path,
@@ -89,6 +90,8 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
 
   /** Passes a 103 response's headers on to the client, when it can take one. */
   earlyHints: ((rawHeaders: Buffer[]) => void) | null = null;
+  /** The trailer fields after a chunked body (flat, as undici gives them), once it has ended. */
+  trailers: readonly string[] | null = null;
 
   constructor(
     private readonly route: UndiciRoute,
@@ -162,7 +165,8 @@ class UndiciExchange extends Readable implements Dispatcher.DispatchHandler {
     return this.push(chunk);
   }
 
-  onComplete(): void {
+  onComplete(trailers: string[] | null): void {
+    if (trailers !== null && trailers.length > 0) this.trailers = trailers;
     this.push(null);
   }
 

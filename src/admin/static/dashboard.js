@@ -132,6 +132,7 @@
 
   // ---------- rendering ----------
   const STATUS_COLORS = { '1xx': 'var(--s1)', '2xx': 'var(--s2)', '3xx': 'var(--s3)', '4xx': 'var(--s4)', '5xx': 'var(--s5)' };
+  const PROTOCOL_COLORS = { 'HTTP/1.x': 'var(--s1)', 'HTTP/2': 'var(--s2)' };
   const CACHE_COLORS = { hit: 'var(--s2)', stale: '#84cc16', revalidated: 'var(--s3)', miss: 'var(--s4)', bypass: 'var(--s1)' };
 
   function render(s) {
@@ -152,6 +153,10 @@
     drawChart(s.history);
     renderMix('status-bar', 'status-list', r.byStatus, STATUS_COLORS);
     renderMix(null, 'cache-list', pick(r.byCache, ['hit', 'stale', 'revalidated', 'miss', 'bypass']), CACHE_COLORS);
+    const p = r.byProtocol || { http1: 0, http2: 0 };
+    renderMix(null, 'protocol-list', { 'HTTP/1.x': p.http1, 'HTTP/2': p.http2 }, PROTOCOL_COLORS);
+    const h2 = s.http2;
+    setText('http2-sub', h2 ? num(h2.open) + ' HTTP/2 connections open' + (h2.resetFloods ? ' · ' + num(h2.resetFloods) + ' closed for reset floods' : '') : '');
     renderPools(s.pools);
     renderBlocked(s.blocked);
     const rl = s.reloads;
