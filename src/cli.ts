@@ -15,7 +15,7 @@ import { requestsInFlight } from './pipeline/session.js';
 import { Portico } from './server.js';
 import { startupBanner } from './startup-banner.js';
 import { runSupervisor, workerCount } from './workers/supervisor.js';
-import { configForWorker, configFromSupervisor, workerRole, WorkerLink, type WorkerRole } from './workers/worker.js';
+import { configForWorker, isWorkerProcess, startOrder, WorkerLink, type WorkerRole } from './workers/worker.js';
 
 /** Exit status of a process that stopped on a fatal error (EX_SOFTWARE). */
 const FATAL_EXIT = 70;
@@ -39,9 +39,15 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`portico ${VERSION}\n`);
     return 0;
   }
-  const role = workerRole();
-  // A worker serves the config its supervisor checked (the file may have changed since).
-  if (role !== null) return serve(args, configFromSupervisor(), role);
+  if (isWorkerProcess()) {
+    // A worker serves the config its supervisor checked (the file may have changed since), once told
+    // to: until then it is the supervisor's spare, loaded and waiting. A terminal's SIGHUP (closed) and
+    // SIGINT (Ctrl-C) reach the whole process group: the supervisor decides what they mean.
+    process.on('SIGHUP', () => undefined);
+    process.on('SIGINT', () => undefined);
+    const order = await startOrder();
+    return order === null ? 0 : serve(args, order.config, order.role);
+  }
   let config: Config;
   try {
     let warnings: readonly string[];
@@ -141,8 +147,7 @@ async function serve(args: CliArgs, config: Config, role: WorkerRole | null): Pr
     );
   };
   if (role !== null) {
-    // A worker takes its reloads from the supervisor (over IPC); a terminal's SIGHUP is the supervisor's.
-    process.on('SIGHUP', () => undefined);
+    // A worker takes its reloads from the supervisor (over IPC); a terminal's SIGHUP is the supervisor's (see main).
     // A worker whose supervisor is gone gets no more connections: it finishes what it has and leaves.
     process.on('disconnect', () => stop('supervisor gone'));
   } else if (!args.configPath) {
@@ -194,6 +199,6 @@ function reportStartupError(err: unknown, source?: string): number {
 const code = await main(process.argv.slice(2));
 // A worker's IPC channel would keep it alive: it leaves at once (stderr, a pipe, is written synchronously).
 if (code >= 0) {
-  if (workerRole() !== null) process.exit(code);
+  if (isWorkerProcess()) process.exit(code);
   process.exitCode = code;
 }

@@ -3,7 +3,21 @@
  * `portico` as its first field, so that Node's own internal messages are never taken for ours.
  */
 import type { AdminCommand } from '../admin/admin-commands.js';
-import type { ListenerName } from '../listeners.js';
+import type { ListenerName, ListeningAddresses } from '../listeners.js';
+
+/**
+ * The supervisor → a worker process: serve, as worker `slot` of `count`, the listeners the supervisor
+ * bound at `addresses`, with `config` (validated by the supervisor, or the one the workers serve after
+ * a reload: a worker never reads a file that changed, or broke, since). A process waits for it with
+ * Portico loaded — the spare waits until a worker dies.
+ */
+export interface Start {
+  readonly portico: 'start';
+  readonly slot: number;
+  readonly count: number;
+  readonly addresses: ListeningAddresses;
+  readonly config: unknown;
+}
 
 /** A worker → the supervisor: it serves. */
 export interface Ready {
@@ -51,19 +65,11 @@ export interface Invalidate {
 }
 
 export type WorkerMessage = Ready | Serving | Ask | Answer | Invalidate;
-export type PrimaryMessage = Ask | Answers | Invalidate | Connection;
+export type PrimaryMessage = Start | Ask | Answers | Invalidate | Connection;
 
 export function isPorticoMessage<T extends { portico: string }>(message: unknown): message is T {
   return typeof message === 'object' && message !== null && typeof (message as { portico?: unknown }).portico === 'string';
 }
 
-/** Environment variables that tell a forked worker which one it is, and what the supervisor bound. */
-export const SLOT_ENV = 'PORTICO_WORKER_SLOT';
-export const COUNT_ENV = 'PORTICO_WORKERS';
-/** JSON: the listening addresses, by listener name. */
-export const LISTENERS_ENV = 'PORTICO_LISTENERS';
-/**
- * JSON: the validated config a worker starts with — the supervisor's, then the one the workers serve
- * after a reload — so that a worker never reads a file that changed (or broke) since.
- */
-export const CONFIG_ENV = 'PORTICO_CONFIG';
+/** Set (to "1") in the environment of the processes the supervisor starts. */
+export const WORKER_ENV = 'PORTICO_WORKER';

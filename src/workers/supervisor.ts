@@ -1,15 +1,19 @@
 /**
  * The supervisor: by default Portico serves from a worker process under this small supervising one, as
  * nginx's workers serve under its master. The supervisor binds every listening socket for the life of
- * the service (it logs "listening" once the workers serve)
  * the service and never serves a request itself: it accepts each connection and hands it to a worker
- * (in turn, with `--workers N`; admin connections go to worker 1). A worker that dies — a fatal error
- * is a bug, but never an outage — is replaced at once (then with a growing delay if it keeps dying),
- * and the connections that arrive meanwhile wait, paused, for it: the sockets stay open, nothing is
- * refused. It also passes SIGHUP (reload), SIGUSR1 (reopen the access log) and SIGTERM/SIGINT (drain,
- * then stop) on to every worker, and
- * relays what the workers tell each other: admin commands that must reach all of them, and the URLs
- * that an unsafe request invalidated in one worker's cache.
+ * (in turn, with `--workers N`; admin connections go to worker 1; see handover.ts). It logs
+ * "listening" once the workers serve.
+ *
+ * A worker that dies — a fatal error is a bug, but never an outage — is replaced at once by the
+ * *spare*: one more process that has already loaded Portico and waits, serving nothing, to be given
+ * a worker's place (loading takes most of a second; taking over, a few milliseconds). A new spare is
+ * started once the replacement serves. With no spare at hand a new process is started (with a growing
+ * delay if workers keep dying). Meanwhile the connections that arrive wait, paused: nothing is refused.
+ *
+ * It also passes SIGHUP (reload), SIGUSR1 (reopen the access log) and SIGTERM/SIGINT (drain, then
+ * stop) on to every worker, and relays what the workers tell each other: admin commands that must
+ * reach all of them, and the URLs that an unsafe request invalidated in one worker's cache.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -18,7 +22,8 @@ import type { AdminCommand } from '../admin/admin-commands.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import { listenOn, type ListenerName, type ListenerSpec, type ListeningAddresses } from '../listeners.js';
-import { COUNT_ENV, isPorticoMessage, CONFIG_ENV, LISTENERS_ENV, SLOT_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { Handover } from './handover.js';
+import { isPorticoMessage, WORKER_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 /** How many workers `workers: N | "auto"` means: "auto" is one per CPU core. */
 export function workerCount(setting: number | 'auto'): number {
@@ -49,9 +54,9 @@ const CRASH_LOOP_MS = 5_000;
 const RESTART_DELAY_MS = 0;
 const RESTART_DELAY_FIRST_LOOP_MS = 100;
 const RESTART_DELAY_MAX_MS = 10_000;
-/** Connections waiting for a worker: at most this many, for at most this long. */
-const PENDING_MAX = 10_000;
-const PENDING_MS = 30_000;
+/** A spare that dies before it is needed is started again after this long (doubling, up to a minute). */
+const SPARE_DELAY_MS = 1_000;
+const SPARE_DELAY_MAX_MS = 60_000;
 
 interface Slot {
   readonly number: number;
@@ -71,12 +76,6 @@ interface PendingAsk {
   readonly targets: ChildProcess[];
   readonly answers: Map<ChildProcess, unknown>;
   readonly timer: NodeJS.Timeout;
-}
-
-interface PendingConnection {
-  readonly listener: ListenerName;
-  readonly socket: Socket;
-  readonly since: number;
 }
 
 /**
@@ -102,8 +101,10 @@ export async function runSupervisor(options: SupervisorOptions): Promise<number>
 class Supervisor {
   private readonly slots: Slot[];
   private readonly pendingAsks = new Map<number, PendingAsk>();
-  private readonly waiting: PendingConnection[] = [];
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly handover: Handover;
+  /** A process that has loaded Portico and waits to take a dead worker's place (see the top). */
+  private spare: ChildProcess | null = null;
+  private spareDelayMs = SPARE_DELAY_MS;
   private nextAskId = 1;
   private nextSlot = 0;
   private stopping = false;
@@ -111,8 +112,8 @@ class Supervisor {
   private announced = false;
   /** A SIGHUP that came while a worker was starting: asked again once every worker serves. */
   private reloadWanted = false;
-  /** The config workers serve (JSON): replacements start with it. */
-  private servedConfig: string;
+  /** The config workers serve: replacements start with it. */
+  private servedConfig: unknown;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -128,18 +129,17 @@ class Supervisor {
       startedAt: 0,
       restartDelayMs: RESTART_DELAY_FIRST_LOOP_MS,
     }));
-    this.servedConfig = JSON.stringify(options.config);
-    this.sweeper = setInterval(() => this.dropStale(), 1_000);
-    this.sweeper.unref();
+    this.servedConfig = options.config;
+    this.handover = new Handover((listener) => this.workerFor(listener));
   }
 
   start(): void {
     this.options.log.info({ workers: this.options.count, pid: process.pid }, 'starting workers');
     for (const [name, server] of this.servers) {
-      server.on('connection', (socket: Socket) => this.dispatch(name, socket));
+      server.on('connection', (socket: Socket) => this.handover.accept(name, socket));
       server.on('error', (err) => this.options.log.error({ err, listener: name }, 'listener error'));
     }
-    for (const slot of this.slots) this.fork(slot);
+    for (const slot of this.slots) this.assign(slot, this.startProcess());
     process.on('SIGHUP', () => {
       if (this.options.hangup === 'stop') {
         this.options.log.info('SIGHUP without --config (terminal closed?): shutting down, letting in-flight requests finish');
@@ -160,20 +160,7 @@ class Supervisor {
 
   // --- connections ---
 
-  /** Hands a new connection to a worker that serves, or keeps it (paused) until one does. */
-  private dispatch(listener: ListenerName, socket: Socket): void {
-    socket.on('error', () => socket.destroy());
-    const worker = this.workerFor(listener);
-    if (worker !== null) {
-      this.handOver(worker, listener, socket);
-      return;
-    }
-    if (this.waiting.length >= PENDING_MAX) {
-      socket.destroy();
-      return;
-    }
-    this.waiting.push({ listener, socket, since: Date.now() });
-  }
+  // --- connections (handover.ts) ---
 
   /** The next serving worker in turn; admin connections go to worker 1 only (it runs the admin API). */
   private workerFor(listener: ListenerName): ChildProcess | null {
@@ -192,54 +179,41 @@ class Supervisor {
     return null;
   }
 
-  private handOver(worker: ChildProcess, listener: ListenerName, socket: Socket): void {
-    if (!worker.connected || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    worker.send({ portico: 'connection', listener } satisfies PrimaryMessage, socket, { keepOpen: false }, (err) => {
-      if (err) socket.destroy();
-    });
-  }
-
-  /** A worker started serving: the connections that waited for it go to it (or to whoever serves them). */
-  private flush(): void {
-    const waiting = this.waiting.splice(0);
-    for (const c of waiting) {
-      if (c.socket.destroyed) continue;
-      const worker = this.workerFor(c.listener);
-      if (worker === null) this.waiting.push(c);
-      else this.handOver(worker, c.listener, c.socket);
-    }
-  }
-
-  private dropStale(): void {
-    const limit = Date.now() - PENDING_MS;
-    while (this.waiting.length > 0 && this.waiting[0]!.since < limit) this.waiting.shift()!.socket.destroy();
-  }
-
   // --- workers ---
 
-  private fork(slot: Slot): void {
-    const env: NodeJS.ProcessEnv = { ...process.env, [SLOT_ENV]: String(slot.number), [COUNT_ENV]: String(this.options.count), [LISTENERS_ENV]: JSON.stringify(this.addresses) };
-    env[CONFIG_ENV] = this.servedConfig;
-    const worker = fork(this.options.script, this.options.args as string[], { env, stdio: 'inherit' });
-    slot.worker = worker;
-    slot.ready = false;
-    slot.startedAt = Date.now();
-    worker.on('message', (message: unknown) => this.onMessage(slot, worker, message));
+  /** A new worker process: it loads Portico, then waits for its Start (see assign). */
+  private startProcess(): ChildProcess {
+    const child = fork(this.options.script, this.options.args as string[], { env: { ...process.env, [WORKER_ENV]: '1' }, stdio: 'inherit' });
+    child.on('message', (message: unknown) => this.onMessage(child, message));
     // The IPC channel of a worker that was killed fails; its 'exit' follows and takes care of it.
-    worker.on('error', (err) => this.options.log.debug({ worker: slot.number, err }, 'worker channel error'));
-    worker.once('exit', (code, signal) => this.onExit(slot, worker, code, signal));
+    child.on('error', (err) => this.options.log.debug({ pid: child.pid, err }, 'worker channel error'));
+    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+    this.handover.watch(child);
+    return child;
   }
 
-  private onMessage(slot: Slot, worker: ChildProcess, message: unknown): void {
-    if (!isPorticoMessage<WorkerMessage>(message)) return;
+  /** `child` serves as `slot`'s worker from now on, with the config the workers serve. */
+  private assign(slot: Slot, child: ChildProcess): void {
+    slot.worker = child;
+    slot.ready = false;
+    slot.startedAt = Date.now();
+    send(child, { portico: 'start', slot: slot.number, count: this.options.count, addresses: this.addresses, config: this.servedConfig });
+  }
+
+  /** Every worker serves and no spare waits: one is started (it loads while nothing else needs to). */
+  private keepSpare(): void {
+    if (this.spare === null && !this.stopping && this.slots.every((s) => s.ready)) this.spare = this.startProcess();
+  }
+
+  private onMessage(worker: ChildProcess, message: unknown): void {
+    const slot = this.slots.find((s) => s.worker === worker);
+    if (slot === undefined || !isPorticoMessage<WorkerMessage>(message)) return;
     switch (message.portico) {
       case 'ready':
         slot.ready = true;
         slot.everReady = true;
-        this.flush();
+        this.spareDelayMs = SPARE_DELAY_MS;
+        this.handover.flush();
         if (!this.announced && this.slots.every((s) => s.ready)) {
           for (const [name, address] of Object.entries(this.addresses)) this.options.log.info({ listener: name, address }, 'listening');
         }
@@ -252,9 +226,10 @@ class Supervisor {
           this.options.log.info({ workers: this.slots.map((s) => s.worker?.pid) }, 'all workers serving');
           this.options.onServing?.(this.addresses);
         }
+        this.keepSpare();
         return;
       case 'serving':
-        this.servedConfig = JSON.stringify(message.config);
+        this.servedConfig = message.config;
         return;
       case 'ask':
         this.ask(worker, message.id, message.command);
@@ -318,11 +293,16 @@ class Supervisor {
     if (rejected !== undefined) this.options.log.error({ problems: rejected.problems ?? [] }, 'reload rejected; the previous config keeps running');
   }
 
-  private onExit(slot: Slot, worker: ChildProcess, code: number | null, signal: string | null): void {
-    if (slot.worker === worker) {
-      slot.worker = null;
-      slot.ready = false;
+  private onExit(worker: ChildProcess, code: number | null, signal: string | null): void {
+    this.handover.workerGone(worker);
+    if (worker === this.spare) {
+      this.onSpareExit(code, signal);
+      return;
     }
+    const slot = this.slots.find((s) => s.worker === worker);
+    if (slot === undefined) return;
+    slot.worker = null;
+    slot.ready = false;
     // Questions waiting for this worker are answered without it.
     for (const [id, ask] of this.pendingAsks) {
       const at = ask.targets.indexOf(worker);
@@ -333,7 +313,7 @@ class Supervisor {
     }
     const log = this.options.log;
     if (this.stopping) {
-      if (this.slots.every((s) => s.worker === null)) this.finish();
+      if (this.slots.every((s) => s.worker === null) && this.spare === null) this.finish();
       return;
     }
     if (!slot.everReady) {
@@ -343,22 +323,43 @@ class Supervisor {
       this.stop('a worker could not start');
       return;
     }
+    if (this.spare !== null) {
+      // Loaded already: it takes the place at once (a new spare is started once it serves).
+      const spare = this.spare;
+      this.spare = null;
+      log.error({ worker: slot.number, pid: worker.pid, code, signal, replacement: spare.pid }, 'a worker stopped; the spare takes its place (connections wait for it)');
+      this.assign(slot, spare);
+      return;
+    }
     const crashLoop = Date.now() - slot.startedAt < CRASH_LOOP_MS;
     const delay = crashLoop ? slot.restartDelayMs : RESTART_DELAY_MS;
     slot.restartDelayMs = crashLoop ? Math.min(slot.restartDelayMs * 2, RESTART_DELAY_MAX_MS) : RESTART_DELAY_FIRST_LOOP_MS;
     log.error({ worker: slot.number, pid: worker.pid, code, signal, restartInMs: delay }, 'a worker stopped; starting a new one (connections wait for it)');
     setTimeout(() => {
-      if (!this.stopping) this.fork(slot);
+      if (!this.stopping) this.assign(slot, this.startProcess());
     }, delay).unref();
+  }
+
+  /** The spare died before it was needed: another is started, later each time it happens again. */
+  private onSpareExit(code: number | null, signal: string | null): void {
+    this.spare = null;
+    if (this.stopping) {
+      if (this.slots.every((s) => s.worker === null)) this.finish();
+      return;
+    }
+    this.options.log.warn({ code, signal, restartInMs: this.spareDelayMs }, 'the spare worker stopped; starting another later');
+    setTimeout(() => this.keepSpare(), this.spareDelayMs).unref();
+    this.spareDelayMs = Math.min(this.spareDelayMs * 2, SPARE_DELAY_MAX_MS);
   }
 
   private stop(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
     for (const server of this.servers.values()) server.close();
-    for (const c of this.waiting.splice(0)) c.socket.destroy();
+    this.handover.close();
     const live = this.slots.filter((s) => s.worker !== null).map((s) => s.worker!);
     this.options.log.info({ reason, workers: live.length }, 'stopping every worker');
+    if (this.spare !== null) live.push(this.spare);
     if (live.length === 0) {
       this.finish();
       return;
@@ -366,12 +367,11 @@ class Supervisor {
     for (const worker of live) worker.kill('SIGTERM');
     // A worker that outlives its own drain timeout by far is stuck: it is killed.
     setTimeout(() => {
-      for (const slot of this.slots) slot.worker?.kill('SIGKILL');
+      for (const worker of live) worker.kill('SIGKILL');
     }, this.options.drainMs + 5_000).unref();
   }
 
   private finish(): void {
-    clearInterval(this.sweeper);
     this.done(this.exitStatus);
   }
 }

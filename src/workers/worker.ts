@@ -15,7 +15,7 @@ import { VERSION } from '../admin/version.js';
 import type { Config } from '../config/schema.js';
 import { parseListenAddress } from '../config/units.js';
 import type { ListenerName, ListeningAddresses } from '../listeners.js';
-import { COUNT_ENV, isPorticoMessage, CONFIG_ENV, LISTENERS_ENV, SLOT_ENV, type Ask, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { isPorticoMessage, WORKER_ENV, type Ask, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 export interface WorkerRole {
   /** 1 … count; a worker started again in place of a dead one keeps the number. */
@@ -25,23 +25,39 @@ export interface WorkerRole {
   readonly addresses: ListeningAddresses;
 }
 
-/** The config the supervisor tells this worker to start with (see CONFIG_ENV). */
-export function configFromSupervisor(): Config {
-  return JSON.parse(process.env[CONFIG_ENV] ?? 'null') as Config;
+/** True in a process the supervisor started: it serves once it is told which worker it is. */
+export function isWorkerProcess(): boolean {
+  return process.send !== undefined && process.env[WORKER_ENV] === '1';
 }
 
-/** This process's place among the workers, or null when it is not a worker. */
-export function workerRole(): WorkerRole | null {
-  if (process.send === undefined || process.env[SLOT_ENV] === undefined || process.env[CONFIG_ENV] === undefined) return null;
-  const slot = Number(process.env[SLOT_ENV]);
-  const count = Number(process.env[COUNT_ENV]);
-  let addresses: ListeningAddresses;
-  try {
-    addresses = JSON.parse(process.env[LISTENERS_ENV] ?? '{}') as ListeningAddresses;
-  } catch {
-    return null;
-  }
-  return Number.isInteger(slot) && Number.isInteger(count) && slot >= 1 && slot <= count ? { slot, count, addresses } : null;
+/** What a worker process is told to serve (see messages.ts, Start). */
+export interface StartOrder {
+  readonly role: WorkerRole;
+  readonly config: Config;
+}
+
+/**
+ * Waits, with Portico loaded and nothing served, for the supervisor's Start; null when the supervisor
+ * goes away or stops this process first (a spare that was never needed). A terminal's SIGHUP and
+ * SIGINT are the supervisor's to act on.
+ */
+export function startOrder(): Promise<StartOrder | null> {
+  return new Promise((resolve) => {
+    const done = (order: StartOrder | null) => {
+      process.off('message', onMessage);
+      process.off('disconnect', gone);
+      process.off('SIGTERM', gone);
+      resolve(order);
+    };
+    const onMessage = (message: unknown) => {
+      if (!isPorticoMessage<PrimaryMessage>(message) || message.portico !== 'start') return;
+      done({ role: { slot: message.slot, count: message.count, addresses: message.addresses }, config: message.config as Config });
+    };
+    const gone = () => done(null);
+    process.on('message', onMessage);
+    process.on('disconnect', gone);
+    process.on('SIGTERM', gone);
+  });
 }
 
 /**
@@ -130,6 +146,8 @@ export class WorkerLink implements AdminPeers {
       }
       case 'ask':
         void this.answer(message);
+        return;
+      case 'start':
         return;
       case 'invalidate':
         // purgeUrl does not announce again: the invalidation stops here.

@@ -152,7 +152,7 @@ describe('--workers 2', () => {
       const pids = (await stats(p.admin)).workers.map((w) => w.pid);
       return pids.length === 2 && !pids.includes(before[1]!);
     }, 15_000, 'a new worker in place of the killed one');
-    expect(p.lines.some((l) => l.msg?.startsWith('a worker stopped; starting a new one') && l.signal === 'SIGKILL')).toBe(true);
+    expect(p.lines.some((l) => l.msg?.startsWith('a worker stopped; the spare takes its place') && l.signal === 'SIGKILL')).toBe(true);
     for (let i = 0; i < 6; i++) expect((await request(`${p.reverse}/after`)).status).toBe(200);
   });
 
