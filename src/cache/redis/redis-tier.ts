@@ -38,23 +38,8 @@
  * `<prefix>*` keys and channels. `maxmemory-policy` volatile-lru (or allkeys-lru) suits it: every key
  * it writes has a TTL. For rediss:// with a private CA, start Node with NODE_EXTRA_CA_CERTS.
  *
- * Purges. purgeUrl/purgePrefix/purgeTag delete from Redis, then PUBLISH the purge on `<prefix>purge`.
- * Every other RedisTier on that prefix calls its onPurge listeners, waits for them (a listener may
- * return a promise: e.g. the memory tier's deletion), and acknowledges on the purger's own channel.
- * The purging call resolves once every subscriber that PUBLISH reported has acknowledged (this
- * instance counts itself), or after `purgeAckTimeoutMs`: then every other instance's local tier has
- * dropped the entries. An instance's own purges are not given to its own listeners: the engine purges
- * its local tier itself. `reachedAll` is false when the Redis deletion failed, the purge could not be
- * published (Redis down) or some instance did not acknowledge in time — the admin API should say so.
- *
- * When the pub/sub connection comes back after it was lost, purges published meanwhile may have been
- * missed: the listeners then get `{ kind: 'all', value: '' }`, meaning "drop what the local tier holds".
- *
- * Request collapsing across instances: the instance that wins `SET <prefix>l:<key> token NX PX ttl` is
- * the leader and fetches; the others wait for the leader's releaseFill (a pub/sub message on
- * `<prefix>fill`), with a poll of the lock every `fillPollMs` as a safety net (a lost message, a
- * leader that died: its lock expires), and give up after their own timeout. releaseFill deletes the
- * lock only if it still holds this leader's token (a Lua compare-and-delete).
+ * Purges are announced to every other instance and acknowledged (redis-purges.ts); fills are
+ * collapsed across instances with a lock per key (redis-fills.ts); the key layout is in redis-keys.ts.
  *
  * Client library: node-redis (`@redis/client`, v6). Measured against ioredis 6 on this machine, GET/SET
  * latency was the same within noise (p50 ≈ 45–50 µs for 1 KiB, ≈ 80–90 µs for 100 KiB, both clients);
@@ -72,14 +57,16 @@
  * after which calls cost nothing until a probe succeeds). Purges wait longer only for the other
  * instances' acknowledgements (`purgeAckTimeoutMs`), never for a Redis that is down.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/log.js';
-import type { FillClaim, FillWait, PurgeKind, PurgeListener, PurgeNotice, PurgeResult, SharedTier, SharedTierState } from '../shared-tier.js';
+import type { FillClaim, FillWait, PurgeListener, PurgeResult, SharedTier, SharedTierState } from '../shared-tier.js';
 import { primaryKeyOf, type InMemoryResponse, type StoredResponse } from '../stored-response.js';
 import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
+import { RedisFills } from './redis-fills.js';
+import { RedisKeys } from './redis-keys.js';
 import { isOutOfMemory, RedisLink, redisUrlProblem, type Reply } from './redis-link.js';
-import { DELETE_VARIANT, PURGE_TAG_BATCH, PURGE_URL, READ_VARIANTS, RELEASE_FILL, STORE } from './scripts.js';
+import { RedisPurges } from './redis-purges.js';
+import { DELETE_VARIANT, READ_VARIANTS, STORE } from './scripts.js';
 
 export { redisUrlProblem };
 
@@ -113,46 +100,17 @@ const DEFAULTS = {
   fillPollMs: 250,
 } as const;
 
-/** Members a tag purge takes per script call. */
-const TAG_BATCH = 500;
-const SCAN_COUNT = '1000';
-
-interface PendingPurge {
-  readonly acks: Set<string>;
-  expected: number;
-  readonly done: () => void;
-}
-
-interface FillWaiter {
-  readonly finish: (result: FillWait) => void;
-}
-
 export class RedisTier implements SharedTier {
   private readonly link: RedisLink;
+  private readonly keys: RedisKeys;
+  private readonly purges: RedisPurges;
+  private readonly fills: RedisFills;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly maxObjectBytes: number;
   private readonly keepRevalidatableMs: number;
-  private readonly purgeAckTimeoutMs: number;
-  private readonly fillPollMs: number;
-  private readonly instance = randomBytes(6).toString('hex');
-  private readonly recordPrefix: string;
-  private readonly urlPrefix: string;
-  private readonly tagPrefix: string;
-  private readonly lockPrefix: string;
-  private readonly purgeChannel: string;
-  private readonly fillChannel: string;
-  private readonly ackPrefix: string;
-  private readonly ackChannel: string;
-  private readonly purgeListeners: PurgeListener[] = [];
   private readonly stateListeners: ((state: SharedTierState) => void)[] = [];
-  private readonly pendingPurges = new Map<string, PendingPurge>();
-  private readonly fillWaiters = new Map<string, Set<FillWaiter>>();
-  /** Fill keys this instance leads, and its token on each lock. */
-  private readonly heldFills = new Map<string, string>();
   private readonly loggedGarbage = new Set<string>();
-  private purgeSeq = 0;
-  private fillSeq = 0;
   private full = false;
   private closed = false;
   private reads = 0;
@@ -160,30 +118,16 @@ export class RedisTier implements SharedTier {
   private writes = 0;
   private skipped = 0;
   private garbage = 0;
-  private purgesSent = 0;
-  private purgesReceived = 0;
-  private fillsLed = 0;
-  private fillsFollowed = 0;
 
   /** Throws only for a URL that redisUrlProblem() refuses (check it when the config is validated). */
   constructor(options: RedisTierOptions) {
     const problem = redisUrlProblem(options.url);
     if (problem !== null) throw new TypeError(`redis tier URL: ${problem}`);
-    const prefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
     this.log = options.log;
     this.now = options.now ?? Date.now;
     this.maxObjectBytes = options.maxObjectBytes;
     this.keepRevalidatableMs = options.keepRevalidatableMs ?? DEFAULT_KEEP_REVALIDATABLE_MS;
-    this.purgeAckTimeoutMs = options.purgeAckTimeoutMs ?? DEFAULTS.purgeAckTimeoutMs;
-    this.fillPollMs = options.fillPollMs ?? DEFAULTS.fillPollMs;
-    this.recordPrefix = `${prefix}r:`;
-    this.urlPrefix = `${prefix}u:`;
-    this.tagPrefix = `${prefix}t:`;
-    this.lockPrefix = `${prefix}l:`;
-    this.purgeChannel = `${prefix}purge`;
-    this.fillChannel = `${prefix}fill`;
-    this.ackPrefix = `${prefix}ack:`;
-    this.ackChannel = this.ackPrefix + this.instance;
+    const keys = (this.keys = new RedisKeys(options.keyPrefix ?? DEFAULTS.keyPrefix));
     this.link = new RedisLink(
       {
         url: options.url,
@@ -191,21 +135,27 @@ export class RedisTier implements SharedTier {
         reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? DEFAULTS.reconnectMaxDelayMs,
         log: options.log,
         now: this.now,
-        clientName: `portico-${process.pid}-${this.instance}`,
+        clientName: `portico-${process.pid}-${keys.instance}`,
       },
-      [this.purgeChannel, this.fillChannel, this.ackChannel],
-      this.onMessage,
+      [keys.purgeChannel, keys.fillChannel, keys.ackChannel],
+      (channel, message) => {
+        if (channel === keys.fillChannel) this.fills.released(message.toString());
+        else if (channel === keys.ackChannel) this.purges.acknowledged(message.toString());
+        else if (channel === keys.purgeChannel) void this.purges.announced(message);
+      },
     );
+    this.purges = new RedisPurges(this.link, keys, options.purgeAckTimeoutMs ?? DEFAULTS.purgeAckTimeoutMs, options.log);
+    this.fills = new RedisFills(this.link, keys, options.fillPollMs ?? DEFAULTS.fillPollMs);
     this.link.onStatus((status) => {
       if (status !== 'up') {
         // Nothing more will come through a link that is down: waiting on would only delay the callers.
-        this.wakeAllFillWaiters('unavailable');
-        for (const p of this.pendingPurges.values()) p.done();
+        this.fills.wakeAll('unavailable');
+        this.purges.stopWaiting();
       }
       this.emitState();
     });
     this.link.onBus((_up, afterGap) => {
-      if (afterGap) void this.deliver({ kind: 'all', value: '' });
+      if (afterGap) void this.purges.deliver({ kind: 'all', value: '' });
       this.emitState();
     });
   }
@@ -217,7 +167,7 @@ export class RedisTier implements SharedTier {
       since: link.since,
       ...(link.lastError !== undefined ? { lastError: link.lastError } : {}),
       bus: this.link.isBusUp() ? 'up' : 'down',
-      instance: this.instance,
+      instance: this.keys.instance,
       reads: this.reads,
       hits: this.hits,
       writes: this.writes,
@@ -225,16 +175,20 @@ export class RedisTier implements SharedTier {
       errors: this.link.errors,
       timeouts: this.link.timeouts,
       garbage: this.garbage,
-      purgesSent: this.purgesSent,
-      purgesReceived: this.purgesReceived,
-      fillsLed: this.fillsLed,
-      fillsFollowed: this.fillsFollowed,
+      purgesSent: this.purges.sent,
+      purgesReceived: this.purges.received,
+      fillsLed: this.fills.led,
+      fillsFollowed: this.fills.followed,
     };
   }
 
   /** Told of every change of `status` or `bus`. Returns a function that removes the listener. */
   onStateChange(listener: (state: SharedTierState) => void): () => void {
-    return addListener(this.stateListeners, listener);
+    this.stateListeners.push(listener);
+    return () => {
+      const i = this.stateListeners.indexOf(listener);
+      if (i >= 0) this.stateListeners.splice(i, 1);
+    };
   }
 
   private emitState(): void {
@@ -252,12 +206,12 @@ export class RedisTier implements SharedTier {
     this.reads++;
     let reply: Reply;
     try {
-      reply = await this.link.script(READ_VARIANTS, [this.urlPrefix + url], [this.recordPrefix]);
+      reply = await this.link.script(READ_VARIANTS, [this.keys.url(url)], [this.keys.recordPrefix]);
     } catch {
       return [];
     }
     if (!Array.isArray(reply)) {
-      this.noteGarbage('url-set-type', this.urlPrefix + url);
+      this.noteGarbage('url-set-type', this.keys.url(url));
       return [];
     }
     const now = this.now();
@@ -266,7 +220,7 @@ export class RedisTier implements SharedTier {
       const member = String(reply[i]);
       const value = reply[i + 1];
       if (!Buffer.isBuffer(value)) {
-        this.noteGarbage('record-type', this.recordPrefix + member);
+        this.noteGarbage('record-type', this.keys.record(member));
         continue;
       }
       const decoded = decodeRecord(value);
@@ -295,10 +249,10 @@ export class RedisTier implements SharedTier {
     if (ttl < 1) return this.skip();
     const record = encodeRecord(entry as InMemoryResponse);
     if (record.length > this.maxObjectBytes) return this.skip();
-    const keys = [this.recordPrefix + entry.key, this.urlPrefix + entry.url];
-    for (const tag of entry.tags) keys.push(this.tagPrefix + tag);
+    const keys = [this.keys.record(entry.key), this.keys.url(entry.url)];
+    for (const tag of entry.tags) keys.push(this.keys.tag(tag));
     try {
-      await this.link.script(STORE, keys, [record, String(ttl), entry.key, this.recordPrefix]);
+      await this.link.script(STORE, keys, [record, String(ttl), entry.key, this.keys.recordPrefix]);
     } catch (err) {
       if (isOutOfMemory(err) && !this.full) {
         this.full = true;
@@ -319,7 +273,7 @@ export class RedisTier implements SharedTier {
     if (!this.link.isUp()) return false;
     const url = primaryKeyOf(key);
     try {
-      return (await this.link.script(DELETE_VARIANT, [this.recordPrefix + key, this.urlPrefix + url], [key])) === 1;
+      return (await this.link.script(DELETE_VARIANT, [this.keys.record(key), this.keys.url(url)], [key])) === 1;
     } catch {
       return false;
     }
@@ -331,227 +285,41 @@ export class RedisTier implements SharedTier {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Purges
+  // Purges (redis-purges.ts) and fills (redis-fills.ts)
 
   /** Deletes every variant of a URL, and tells every other instance. Never rejects. */
-  async purgeUrl(url: string): Promise<PurgeResult> {
-    if (!this.link.isUp()) return unreached(0);
-    let deleted = 0;
-    let ok = true;
-    try {
-      deleted = Number(await this.link.script(PURGE_URL, [this.urlPrefix + url], [this.recordPrefix]));
-    } catch {
-      ok = false;
-    }
-    return this.announce('url', url, deleted, ok);
+  purgeUrl(url: string): Promise<PurgeResult> {
+    return this.purges.purgeUrl(url);
   }
 
-  /** Deletes every entry whose URL starts with `prefix` (SCAN over the URL sets, never KEYS). */
-  async purgePrefix(prefix: string): Promise<PurgeResult> {
-    if (!this.link.isUp()) return unreached(0);
-    let deleted = 0;
-    let ok = true;
-    try {
-      const match = globEscape(this.urlPrefix + prefix) + '*';
-      let cursor = '0';
-      do {
-        const reply = await this.link.call(['SCAN', cursor, 'MATCH', match, 'COUNT', SCAN_COUNT]);
-        if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) throw new Error('unexpected SCAN reply');
-        cursor = String(reply[0]);
-        const counts = await Promise.all(reply[1].map((key) => this.link.script(PURGE_URL, [key as Buffer], [this.recordPrefix])));
-        for (const n of counts) deleted += Number(n);
-      } while (cursor !== '0');
-    } catch {
-      ok = false;
-    }
-    return this.announce('prefix', prefix, deleted, ok);
+  /** Deletes every entry whose URL starts with `prefix`, and tells every other instance. Never rejects. */
+  purgePrefix(prefix: string): Promise<PurgeResult> {
+    return this.purges.purgePrefix(prefix);
   }
 
-  /** Deletes every entry carrying `tag`, in batches, and tells every other instance. Never rejects. */
-  async purgeTag(tag: string): Promise<PurgeResult> {
-    if (!this.link.isUp()) return unreached(0);
-    let deleted = 0;
-    let ok = true;
-    try {
-      for (;;) {
-        const reply = await this.link.script(PURGE_TAG_BATCH, [this.tagPrefix + tag], [this.recordPrefix, this.urlPrefix, String(TAG_BATCH)]);
-        if (!Array.isArray(reply)) throw new Error('unexpected purge reply');
-        deleted += Number(reply[0]);
-        if (Number(reply[1]) <= 0) break;
-      }
-    } catch {
-      ok = false;
-    }
-    return this.announce('tag', tag, deleted, ok);
+  /** Deletes every entry carrying `tag`, and tells every other instance. Never rejects. */
+  purgeTag(tag: string): Promise<PurgeResult> {
+    return this.purges.purgeTag(tag);
   }
 
   /** Listeners for purges made by other instances (and 'all' after an interrupted bus). Returns a remover. */
   onPurge(listener: PurgeListener): () => void {
-    return addListener(this.purgeListeners, listener);
+    return this.purges.onPurge(listener);
   }
-
-  /** Publishes a purge and waits until every subscriber acknowledged it, or the ack timeout. */
-  private async announce(kind: PurgeKind, value: string, deleted: number, deletedOk: boolean): Promise<PurgeResult> {
-    if (!this.link.isUp()) return unreached(deleted);
-    const id = `${this.instance}.${++this.purgeSeq}`;
-    let done!: () => void;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    const pending: PendingPurge = { acks: new Set(), expected: -1, done };
-    this.pendingPurges.set(id, pending);
-    const timer = setTimeout(done, this.purgeAckTimeoutMs);
-    try {
-      const receivers = await this.link.call(['PUBLISH', this.purgeChannel, JSON.stringify({ id, from: this.instance, kind, value })]);
-      this.purgesSent++;
-      pending.expected = Number(receivers);
-      if (pending.acks.size >= pending.expected) done();
-      await settled;
-    } catch {
-      return unreached(deleted);
-    } finally {
-      clearTimeout(timer);
-      this.pendingPurges.delete(id);
-    }
-    const acknowledged = pending.acks.size;
-    const reachedAll = deletedOk && acknowledged >= pending.expected;
-    if (!reachedAll) {
-      this.log.warn({ kind, value, instances: pending.expected, acknowledged, deletedOk }, 'redis cache tier: a purge may not have reached every instance');
-    }
-    return { deleted, instances: pending.expected, acknowledged, reachedAll };
-  }
-
-  private readonly onMessage = (channel: string, message: Buffer): void => {
-    if (channel === this.fillChannel) {
-      this.wakeFillWaiters(message.toString(), 'released');
-    } else if (channel === this.ackChannel) {
-      const [id, from] = message.toString().split(' ');
-      const pending = id === undefined ? undefined : this.pendingPurges.get(id);
-      if (pending !== undefined && from !== undefined) this.ack(pending, from);
-    } else if (channel === this.purgeChannel) {
-      void this.onPurgeMessage(message);
-    }
-  };
-
-  private ack(pending: PendingPurge, from: string): void {
-    pending.acks.add(from);
-    if (pending.expected >= 0 && pending.acks.size >= pending.expected) pending.done();
-  }
-
-  private async onPurgeMessage(message: Buffer): Promise<void> {
-    let m: { id?: unknown; from?: unknown; kind?: unknown; value?: unknown };
-    try {
-      m = JSON.parse(message.toString()) as typeof m;
-    } catch {
-      return;
-    }
-    if (typeof m.id !== 'string' || typeof m.from !== 'string' || typeof m.value !== 'string') return;
-    if (m.kind !== 'url' && m.kind !== 'prefix' && m.kind !== 'tag') return;
-    if (m.from === this.instance) {
-      // Our own purge: the engine purged its local tier itself; count ourselves as acknowledged.
-      const pending = this.pendingPurges.get(m.id);
-      if (pending !== undefined) this.ack(pending, this.instance);
-      return;
-    }
-    this.purgesReceived++;
-    await this.deliver({ kind: m.kind, value: m.value });
-    try {
-      await this.link.call(['PUBLISH', this.ackPrefix + m.from, `${m.id} ${this.instance}`]);
-    } catch {
-      // The purger's wait ends with its timeout and reports the purge as not acknowledged by all.
-    }
-  }
-
-  /** Runs the purge listeners, waiting for them (bounded by the ack timeout). */
-  private async deliver(notice: PurgeNotice): Promise<void> {
-    if (this.purgeListeners.length === 0) return;
-    const runs = this.purgeListeners.map((l) =>
-      Promise.resolve()
-        .then(() => l(notice))
-        .catch((err: unknown) => this.log.warn({ err, notice }, 'redis cache tier: a purge listener failed')),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(runs), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.purgeAckTimeoutMs)))]);
-    clearTimeout(timer);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Request collapsing across instances
 
   /** Tries to become the one instance that fetches `key` (ttlMs bounds a leader that never releases). */
-  async claimFill(key: string, ttlMs: number): Promise<FillClaim> {
-    if (!this.link.isUp()) return 'unavailable';
-    if (this.heldFills.has(key)) return 'follower';
-    const token = `${this.instance}.${++this.fillSeq}`;
-    try {
-      const reply = await this.link.call(['SET', this.lockPrefix + key, token, 'NX', 'PX', String(Math.max(1, Math.ceil(ttlMs)))]);
-      if (reply === null) {
-        this.fillsFollowed++;
-        return 'follower';
-      }
-      this.heldFills.set(key, token);
-      this.fillsLed++;
-      return 'leader';
-    } catch {
-      return 'unavailable';
-    }
+  claimFill(key: string, ttlMs: number): Promise<FillClaim> {
+    return this.fills.claim(key, ttlMs);
   }
 
   /** The leader is done with `key` (stored or not): deletes its lock if still held, wakes the followers. */
-  async releaseFill(key: string): Promise<void> {
-    const token = this.heldFills.get(key);
-    if (token === undefined) return;
-    this.heldFills.delete(key);
-    if (!this.link.isUp()) return;
-    try {
-      await this.link.script(RELEASE_FILL, [this.lockPrefix + key], [token, this.fillChannel, key]);
-    } catch {
-      // The lock expires by itself; followers poll for that.
-    }
+  releaseFill(key: string): Promise<void> {
+    return this.fills.release(key);
   }
 
   /** Waits until the leader of `key` released it (or its lock is gone), at most `timeoutMs`. */
   waitForFill(key: string, timeoutMs: number): Promise<FillWait> {
-    if (!this.link.isUp()) return Promise.resolve('unavailable');
-    return new Promise<FillWait>((resolve) => {
-      let finished = false;
-      const lockKey = this.lockPrefix + key;
-      const check = (): void => {
-        this.link.call(['EXISTS', lockKey]).then(
-          (n) => {
-            if (n === 0) waiter.finish('released');
-          },
-          ignore,
-        );
-      };
-      const timer = setTimeout(() => waiter.finish('timeout'), timeoutMs);
-      const poll = setInterval(check, this.fillPollMs);
-      const waiter: FillWaiter = {
-        finish: (result) => {
-          if (finished) return;
-          finished = true;
-          clearTimeout(timer);
-          clearInterval(poll);
-          const set = this.fillWaiters.get(key);
-          set?.delete(waiter);
-          if (set?.size === 0) this.fillWaiters.delete(key);
-          resolve(result);
-        },
-      };
-      let set = this.fillWaiters.get(key);
-      if (set === undefined) this.fillWaiters.set(key, (set = new Set()));
-      set.add(waiter);
-      // Registered first, then checked: a release between claimFill and now is not missed.
-      check();
-    });
-  }
-
-  private wakeFillWaiters(key: string, result: FillWait): void {
-    const set = this.fillWaiters.get(key);
-    if (set === undefined) return;
-    for (const w of [...set]) w.finish(result);
-  }
-
-  private wakeAllFillWaiters(result: FillWait): void {
-    for (const key of [...this.fillWaiters.keys()]) this.wakeFillWaiters(key, result);
+    return this.fills.wait(key, timeoutMs);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -559,17 +327,16 @@ export class RedisTier implements SharedTier {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const key of [...this.heldFills.keys()]) await this.releaseFill(key);
-    this.wakeAllFillWaiters('unavailable');
-    for (const p of this.pendingPurges.values()) p.done();
+    await this.fills.close();
+    this.purges.stopWaiting();
     await this.link.close();
   }
 
   /** A record that is not one: deleted (unless written by another format version), logged once per kind. */
   private badRecord(reason: DecodeFailure | 'key', url: string, member: string): void {
     if (reason === 'version') return; // another Portico version's record: not ours to judge
-    this.noteGarbage(`record-${reason}`, this.recordPrefix + member);
-    void this.link.script(DELETE_VARIANT, [this.recordPrefix + member, this.urlPrefix + url], [member]).catch(ignore);
+    this.noteGarbage(`record-${reason}`, this.keys.record(member));
+    void this.link.script(DELETE_VARIANT, [this.keys.record(member), this.keys.url(url)], [member]).catch(() => undefined);
   }
 
   private noteGarbage(kind: string, key: string): void {
@@ -579,22 +346,3 @@ export class RedisTier implements SharedTier {
     this.log.warn({ kind, key }, 'redis cache tier: a value under our keys is not a valid record; deleted and treated as a miss (logged once per kind)');
   }
 }
-
-function addListener<T>(list: T[], listener: T): () => void {
-  list.push(listener);
-  return () => {
-    const i = list.indexOf(listener);
-    if (i >= 0) list.splice(i, 1);
-  };
-}
-
-function unreached(deleted: number): PurgeResult {
-  return { deleted, instances: 0, acknowledged: 0, reachedAll: false };
-}
-
-/** A literal for SCAN MATCH: glob metacharacters escaped. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-function ignore(): void {}
