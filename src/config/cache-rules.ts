@@ -7,7 +7,7 @@ import type { QueryKey } from '../cache/cache-key.js';
 import { cookieKeyField, type CacheRule } from '../cache/cache-rule.js';
 import { DoorCacheRules, NO_CACHE_RULES } from '../pipeline/cache-rules.js';
 import { RuleSet } from '../policy/rules.js';
-import type { CacheRuleConfig } from './schema.js';
+import type { CacheRuleConfig } from './cache-schema.js';
 
 const KEY_PATH = 'cache.rules';
 

@@ -7,7 +7,8 @@ import { assertStartable, checkConfig } from './check.js';
 import { redisUrlProblem } from '../cache/redis/redis-link.js';
 import { ConfigError } from './errors.js';
 import { mergeConfig, readConfigFile, validateConfig } from './load.js';
-import { configSections, isLoopbackHost, type Config } from './schema.js';
+import { isLoopbackHost } from './fields.js';
+import { configSections, type Config } from './schema.js';
 import { parseListenAddress, parseSize } from './units.js';
 
 export const USAGE = `Usage: portico [options]      (in a clone: npx portico [options])

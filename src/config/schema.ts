@@ -1,77 +1,16 @@
 /**
  * The config file's schema: strict (unknown keys are errors), with units parsed into numbers
- * (durations → milliseconds, sizes → bytes). The key names are the user-facing contract.
+ * (durations → milliseconds, sizes → bytes; see fields.ts). The key names are the user-facing
+ * contract. The cache section is in cache-schema.ts.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { BALANCE_ALGORITHMS } from '../balance/types.js';
-import { redisUrlProblem } from '../cache/redis/redis-link.js';
 import { LOG_LEVELS } from '../core/log.js';
+import { cache } from './cache-schema.js';
 import { closest } from './errors.js';
-import { formatAddress, parseDuration, parseListenAddress, parseSize, type ListenAddress } from './units.js';
+import { bool, cidr, duration, httpUrl, isLoopbackHost, listenAddress, msg, nonNegativeInt, oneOrMany, positiveInt, size, text } from './fields.js';
+import { formatAddress } from './units.js';
 
-const msg = (expected: string) => ({ error: `expected ${expected}` });
-
-const positiveInt = z.int(msg('a positive integer')).positive(msg('a positive integer'));
-const nonNegativeInt = z.int(msg('a whole number ≥ 0')).nonnegative(msg('a whole number ≥ 0'));
-const bool = z.boolean(msg('true or false'));
-const text = z.string(msg('a string')).min(1, msg('a non-empty string'));
-
-const duration = z
-  .union([z.string(), z.number()], msg('a duration like "5s", "500ms" or "2m"'))
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: 'expected a duration like "5s", "500ms" or "2m"', input: value });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const size = z
-  .union([z.string(), z.number()], msg('a size like "256mb", "512kb" or a number of bytes'))
-  .transform((value, ctx) => {
-    const bytes = parseSize(value);
-    if (bytes === null) {
-      ctx.addIssue({ code: 'custom', message: 'expected a size like "256mb", "512kb" or a number of bytes', input: value });
-      return z.NEVER;
-    }
-    return bytes;
-  });
-
-const listenAddress = (defaultHost: string) =>
-  z
-    .union([z.string(), z.number()], msg('an address like "8080", "127.0.0.1:8080" or "[::1]:8080"'))
-    .transform((value, ctx): ListenAddress => {
-      const addr = parseListenAddress(value, defaultHost);
-      if (!addr) {
-        ctx.addIssue({ code: 'custom', message: 'expected an address like "8080", "127.0.0.1:8080" or "[::1]:8080"', input: value });
-        return z.NEVER;
-      }
-      return addr;
-    });
-
-const httpUrl = z.string(msg('an http:// or https:// URL')).refine((value) => {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.search === '' && url.hash === '';
-  } catch {
-    return false;
-  }
-}, msg('an http:// or https:// URL with a host and no query, like "http://10.0.0.5:3000"'));
-
-const cidr = z.string(msg('a CIDR like "10.0.0.0/8" or an address')).refine(isCidr, msg('a CIDR like "10.0.0.0/8" or an address'));
-const oneOrMany = <T extends z.ZodType>(schema: T) => z.union([schema, z.array(schema)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
-
-export function isCidr(value: string): boolean {
-  const [addr, bits, extra] = value.split('/');
-  if (extra !== undefined || !addr) return false;
-  const family = isIP(addr);
-  if (family === 0) return false;
-  if (bits === undefined) return true;
-  if (!/^\d+$/.test(bits)) return false;
-  return Number(bits) <= (family === 4 ? 32 : 128);
-}
 /** forward.upstream_proxy: `direct` (never chain, ignore HTTP_PROXY & co.) or a proxy URL. */
 function isUpstreamProxy(value: string): boolean {
   if (value === 'direct') return true;
@@ -241,94 +180,11 @@ const forward = z.strictObject({
 });
 export type ForwardConfig = z.output<typeof forward>;
 
-const redisUrl = z
-  .string(msg('a Redis URL like "redis://127.0.0.1:6379" (or rediss:// for TLS)'))
-  .superRefine((value, ctx) => {
-    const problem = redisUrlProblem(value);
-    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: value });
-  });
-
-/** The shared tier: a URL, or the URL with its settings. */
-const redis = z
-  .union([
-    redisUrl,
-    z.strictObject({
-      url: redisUrl,
-      key_prefix: text.default('portico:'),
-      command_timeout: duration.default(100),
-      max_object_size: size.default(1024 ** 2),
-    }),
-  ])
-  .transform((value) => (typeof value === 'string' ? { url: value, key_prefix: 'portico:', command_timeout: 100, max_object_size: 1024 ** 2 } : value));
-
-const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, msg('a header name'));
-const cookieName = z.string(msg('a cookie name')).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, msg('a cookie name'));
-const statusCode = z.int(msg('an HTTP status code')).min(100, msg('an HTTP status code')).max(599, msg('an HTTP status code'));
-
-/** A cache rule (src/cache/cache-rule.ts): conditions on the request (and `status` on the response), then actions. */
-const cacheRule = z.strictObject({
-  name: text.optional(),
-  door: z.enum(['reverse', 'forward'], msg('"reverse" or "forward"')).optional(),
-  host: oneOrMany(text).optional(),
-  path: oneOrMany(text).optional(),
-  method: oneOrMany(text).optional(),
-  status: oneOrMany(statusCode).optional(),
-  header: z.record(headerName, text).optional(),
-  cookie: z.record(cookieName, text).optional(),
-  bypass: bool.optional(),
-  default_ttl: z
-    .union([duration, z.record(z.string().regex(/^[1-5]\d\d$/, msg('an HTTP status code like "200"')), duration)], msg('a duration like "1d", or durations by status like { 200: 1d, 404: 1m }'))
-    .optional(),
-  min_ttl: duration.optional(),
-  max_ttl: duration.optional(),
-  ignore_client_no_cache: bool.optional(),
-  cache_private: bool.optional(),
-  cache_set_cookie: bool.optional(),
-  key: z
-    .strictObject({
-      query: z
-        .union([z.array(text), z.strictObject({ ignore: z.array(text) }), z.literal(false), z.literal('sort')], msg('a list of parameters to keep, { ignore: [...] }, "sort" or false'))
-        .optional(),
-      headers: z.array(headerName).optional(),
-      cookies: z.array(cookieName).optional(),
-    })
-    .optional(),
-  max_object_size: size.optional(),
-  min_uses: positiveInt.optional(),
-});
-export type CacheRuleConfig = z.output<typeof cacheRule>;
-
-const cache = z.strictObject({
-  enabled: bool.default(true),
-  max_size: size.default(256 * 1024 ** 2),
-  max_object_size: size.default(8 * 1024 ** 2),
-  store: z.enum(['memory', 'disk'], msg('"memory" or "disk"')).default('memory'),
-  dir: text.optional(),
-  heuristic_max: duration.default(86_400_000),
-  tag_header: text.default('surrogate-key'),
-  targeted_fields: z.array(text).default(['cdn-cache-control']),
-  /** A tier shared by every worker and machine, on Redis or Valkey (src/cache/redis). */
-  redis: redis.optional(),
-  /** Finish storing a response whose client left once this fraction of it has arrived (Squid's quick_abort_pct); 1 never. */
-  quick_abort: z.number(msg('a fraction between 0 and 1, like 0.9')).min(0, msg('a fraction between 0 and 1, like 0.9')).max(1, msg('a fraction between 0 and 1, like 0.9')).default(0.9),
-  /** Operators' rules: TTLs, keys, bypass, overrides (first match wins). */
-  rules: z.array(cacheRule, msg('a list of cache rules')).default([]),
-});
-export type CacheConfig = z.output<typeof cache>;
-
 const admin = z.strictObject({
   listen: listenAddress('127.0.0.1').default({ host: '127.0.0.1', port: 9090 }),
   /** Bearer token: required for state-changing calls, and for everything when listen is beyond loopback. */
   token: text.optional(),
 });
-
-/** True for 127.0.0.0/8, ::1, IPv4-mapped loopback and `localhost`. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
 
 const log = z.strictObject({
   level: z.enum(LOG_LEVELS, msg(`one of ${LOG_LEVELS.join(', ')}`)).default('info'),

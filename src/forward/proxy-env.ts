@@ -8,7 +8,7 @@
  * Lower-case names win over upper-case ones. A value without a scheme means `http://`.
  */
 import { isIP } from 'node:net';
-import { isCidr } from '../config/schema.js';
+import { isCidr } from '../config/fields.js';
 import { CidrList } from '../policy/cidr-list.js';
 import { normalizeHost } from '../policy/host-matcher.js';
 

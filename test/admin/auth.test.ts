@@ -77,7 +77,7 @@ describe('an admin listener beyond loopback', () => {
   });
 
   it('is treated as exposed when admin.listen is not a loopback address', async () => {
-    const { isLoopbackHost } = await import('../../src/config/schema.js');
+    const { isLoopbackHost } = await import('../../src/config/fields.js');
     expect(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1'].every(isLoopbackHost)).toBe(true);
     expect(['0.0.0.0', '::', '10.0.0.1', '192.168.1.5', 'example.com'].some(isLoopbackHost)).toBe(false);
   });

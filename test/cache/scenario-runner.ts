@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { HttpCache } from '../../src/cache/engine.js';
 import { LocalTier } from '../../src/cache/local-tier.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
-import type { CacheConfig } from '../../src/config/schema.js';
+import type { CacheConfig } from '../../src/config/cache-schema.js';
 import { silentLogger } from '../../src/core/log.js';
 import { doorCacheSettings } from '../../src/runtime.js';
 import { ProxyError } from '../../src/core/errors.js';
