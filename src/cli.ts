@@ -15,7 +15,7 @@ import { requestsInFlight } from './pipeline/session.js';
 import { Portico } from './server.js';
 import { startupBanner } from './startup-banner.js';
 import { runSupervisor, workerCount } from './workers/supervisor.js';
-import { configForWorker, isWorkerProcess, startOrder, WorkerLink, type WorkerRole } from './workers/worker.js';
+import { configForWorker, isWorkerProcess, startOrder, WorkerLink, type StartOrder } from './workers/worker.js';
 
 /** Exit status of a process that stopped on a fatal error (EX_SOFTWARE). */
 const FATAL_EXIT = 70;
@@ -46,7 +46,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGHUP', () => undefined);
     process.on('SIGINT', () => undefined);
     const order = await startOrder();
-    return order === null ? 0 : serve(args, order.config, order.role);
+    return order === null ? 0 : serve(args, order.config, order);
   }
   let config: Config;
   try {
@@ -91,7 +91,8 @@ async function supervise(args: CliArgs, config: Config, argv: readonly string[])
 }
 
 /** This process serves: alone (--no-supervise), or as one of the supervisor's workers. */
-async function serve(args: CliArgs, config: Config, role: WorkerRole | null): Promise<number> {
+async function serve(args: CliArgs, config: Config, worker: Pick<StartOrder, 'role' | 'sockets'> | null): Promise<number> {
+  const role = worker?.role ?? null;
   const log = role === null ? createLogger(config.log.level) : createLogger(config.log.level).child({ worker: role.slot });
   const access = createAccessLog({ ...config.log.access, anonymize: config.log.anonymize }, log);
   if (access) attachAccessLog(log, access);
@@ -108,7 +109,7 @@ async function serve(args: CliArgs, config: Config, role: WorkerRole | null): Pr
       loadConfig: args.configPath ? () => share((reread = loadCheckedConfig(args).config)) : undefined,
       onReloaded: link && (() => link.serving(reread)),
       peers: link,
-      supervised: role?.addresses,
+      shared: worker?.sockets,
     });
   } catch (err) {
     access?.close();

@@ -2,7 +2,7 @@
  * The process's listeners: one Node server per front door (forward, reverse, reverse TLS) and one for
  * the admin API, wired to whatever runtime is current. A standalone Portico binds them itself; under
  * the supervisor (src/workers) the supervising process binds the sockets for the life of the service
- * and hands each accepted connection to a worker, which `adopt`s it here. Either way every connection
+ * and every worker listens on the same sockets (handed over at its start). Either way every connection
  * is admitted here (the global and per-client connection limits), and a drain waits for them all.
  */
 import { readFileSync } from 'node:fs';
@@ -28,6 +28,9 @@ export type ListenerName = 'forward' | 'reverse' | 'reverseTls' | 'admin';
 
 export type ListeningAddresses = Partial<Record<ListenerName, string>>;
 
+/** Under the supervisor: the listening sockets it bound, by listener (Node TCP handles). */
+export type SharedSockets = Partial<Record<ListenerName, object>>;
+
 /** One listener a config asks for: its name, address, and the config key that set it (for errors). */
 export interface ListenerSpec {
   readonly name: ListenerName;
@@ -46,8 +49,11 @@ export function listenerSpecs(config: Config): ListenerSpec[] {
   return specs;
 }
 
-/** Binds `server` to the spec's address; rejects with a ConfigError that says why it cannot. */
-export function listenOn(server: NetServer, spec: ListenerSpec): Promise<string> {
+/**
+ * Binds `server` to the spec's address — or listens on `handle`, a socket the supervisor bound for it
+ * (src/workers/shared-listener.ts); rejects with a ConfigError that says why it cannot.
+ */
+export function listenOn(server: NetServer, spec: ListenerSpec, handle?: object): Promise<string> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const why =
@@ -61,11 +67,13 @@ export function listenOn(server: NetServer, spec: ListenerSpec): Promise<string>
       reject(new ConfigError([`${spec.key}: address ${formatAddress(spec.address)} ${why}`]));
     };
     server.once('error', onError);
-    server.listen(spec.address.port, spec.address.host, () => {
+    const listening = () => {
       server.off('error', onError);
       const bound = server.address() as AddressInfo | null;
       resolve(formatAddress(bound ? { host: bound.address, port: bound.port } : spec.address));
-    });
+    };
+    if (handle === undefined) server.listen(spec.address.port, spec.address.host, listening);
+    else server.listen(handle, listening);
   });
 }
 
@@ -81,8 +89,6 @@ interface Listener {
   readonly name: ListenerName;
   readonly server: Server;
   address: string;
-  /** Bound by this process (standalone); false for connections handed over by the supervisor. */
-  readonly bound: boolean;
 }
 
 export class Listeners {
@@ -111,10 +117,10 @@ export class Listeners {
   }
 
   /**
-   * Makes every listener `config` asks for. With `addresses` (under the supervisor) nothing is bound:
-   * the servers wait for connections handed to adopt(). Rejects with ConfigError on bind problems.
+   * Makes every listener `config` asks for. Under the supervisor, `shared` has the sockets it bound,
+   * by listener: those are listened on instead of binding. Rejects with ConfigError on bind problems.
    */
-  async open(config: Config, adminHandler: ((req: IncomingMessage, res: ServerResponse) => void) | null, addresses?: ListeningAddresses): Promise<void> {
+  async open(config: Config, adminHandler: ((req: IncomingMessage, res: ServerResponse) => void) | null, shared?: SharedSockets): Promise<void> {
     const options = serverOptionsFor(config.limits);
     for (const spec of listenerSpecs(config)) {
       let server: Server;
@@ -132,31 +138,13 @@ export class Listeners {
         this.reverseServer(h2c as unknown as Server, 'http');
         acceptPriorKnowledge(server, h2c);
       }
-      const given = addresses?.[spec.name];
-      if (given !== undefined) {
-        // Node's HTTP server starts tracking its connections (request and header timeouts, closing idle
-        // connections on shutdown) when it starts listening; one that is handed connections instead is
-        // told the same way.
-        server.emit('listening');
-        this.listeners.push({ name: spec.name, server, address: given, bound: false });
-        continue;
-      }
       server.maxConnections = config.limits.max_connections || Infinity;
-      const address = await listenOn(server, spec);
+      const address = await listenOn(server, spec, shared?.[spec.name]);
       server.on('error', (err) => this.log.error({ err, listener: spec.name }, 'listener error'));
-      this.listeners.push({ name: spec.name, server, address, bound: true });
-      this.log.info({ listener: spec.name, address }, 'listening');
+      this.listeners.push({ name: spec.name, server, address });
+      // Under the supervisor, the supervisor says "listening" once every worker serves.
+      if (shared === undefined) this.log.info({ listener: spec.name, address }, 'listening');
     }
-  }
-
-  /** Serves a connection the supervisor accepted on `name`'s socket. */
-  adopt(name: ListenerName, socket: Socket): void {
-    const listener = this.listeners.find((l) => l.name === name);
-    if (listener === undefined || this.host.closing) {
-      socket.destroy();
-      return;
-    }
-    listener.server.emit('connection', socket);
   }
 
   addresses(): ListeningAddresses {
@@ -172,11 +160,11 @@ export class Listeners {
   /** What a reload can change on running listeners: timeouts, connection caps, TLS certificate and ciphers. */
   apply(config: Config, tls: ReturnType<typeof tlsOptions> | undefined): void {
     if (config.reverse) this.http2.applySettings(http2LimitsOf(config.reverse, config.limits));
-    for (const { name, server, bound } of this.listeners) {
+    for (const { name, server } of this.listeners) {
       if (name === 'admin') continue;
       server.headersTimeout = config.limits.header_timeout;
       server.requestTimeout = config.limits.request_timeout;
-      if (bound) server.maxConnections = config.limits.max_connections || Infinity;
+      server.maxConnections = config.limits.max_connections || Infinity;
       if (name === 'reverseTls' && tls) (server as HttpsServer).setSecureContext(tls);
     }
   }
@@ -186,7 +174,7 @@ export class Listeners {
    * done), lets in-flight requests and open tunnels finish for up to `drainMs`, then cuts what is left.
    */
   async close(drainMs: number): Promise<void> {
-    for (const l of this.listeners) if (l.bound) l.server.close();
+    for (const l of this.listeners) l.server.close();
     const closeIdle = () => {
       for (const l of this.listeners) l.server.closeIdleConnections();
       this.http2.closeIdle();
@@ -209,11 +197,6 @@ export class Listeners {
   /** Counts every connection; refuses one over limits.max_connections(_per_client). */
   private admit(socket: Socket): void {
     const limits = this.host.runtime.config.limits;
-    if (!this.listeners.every((l) => l.bound) && limits.max_connections > 0 && this.connections >= limits.max_connections) {
-      // A bound server enforces max_connections itself; adopted connections are counted here.
-      socket.destroy();
-      return;
-    }
     this.connections++;
     socket.once('close', () => {
       this.connections--;

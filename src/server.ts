@@ -17,7 +17,7 @@ import { isLoopbackHost } from './config/fields.js';
 import type { Config } from './config/schema.js';
 import { RecentBlocks } from './forward/recent-blocks.js';
 import type { Logger } from './core/log.js';
-import { Listeners, listenerSpecs, tlsOptions, type ListenerHost, type ListeningAddresses } from './listeners.js';
+import { Listeners, listenerSpecs, tlsOptions, type ListenerHost, type ListeningAddresses, type SharedSockets } from './listeners.js';
 import type { OwnListener } from './forward/destination-guard.js';
 import { parseListenAddress } from './config/units.js';
 import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
@@ -30,11 +30,8 @@ export interface PorticoOptions {
   readonly onReloaded?: (() => void) | undefined;
   /** Under the supervisor (src/workers): the other workers, for the admin API and cache invalidations. */
   readonly peers?: WorkerPeers;
-  /**
-   * Under the supervisor: the addresses it bound. Nothing is bound here; connections arrive through
-   * adopt().
-   */
-  readonly supervised?: ListeningAddresses;
+  /** Under the supervisor: the listening sockets it bound, to listen on instead of binding. */
+  readonly shared?: SharedSockets;
   /**
    * The clock (ms since the epoch) that the caches' freshness and expiry and the rules' time-of-day
    * conditions read; Date.now by default. Tests pass one they can move forward instead of sleeping.
@@ -129,7 +126,7 @@ export class Portico implements AdminTarget, ListenerHost {
       const admin = config.admin
         ? new AdminHandler(portico, { exposed: !isLoopbackHost(config.admin.listen.host), log: options.log, version: VERSION, peers: options.peers }).handle
         : null;
-      await portico.listeners.open(config, admin, options.supervised);
+      await portico.listeners.open(config, admin, options.shared);
       portico.bound = boundListeners(config, portico.listeners.addresses());
     } catch (err) {
       await portico.close(0);
@@ -168,11 +165,6 @@ export class Portico implements AdminTarget, ListenerHost {
 
   addresses(): ListeningAddresses {
     return this.listeners.addresses();
-  }
-
-  /** Serves a connection the supervisor accepted on one of its sockets. */
-  adopt(...args: Parameters<Listeners['adopt']>): void {
-    this.listeners.adopt(...args);
   }
 
   /**

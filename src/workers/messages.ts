@@ -6,17 +6,26 @@ import type { AdminCommand } from '../admin/admin-commands.js';
 import type { ListenerName, ListeningAddresses } from '../listeners.js';
 
 /**
- * The supervisor → a worker process: serve, as worker `slot` of `count`, the listeners the supervisor
- * bound at `addresses`, with `config` (validated by the supervisor, or the one the workers serve after
- * a reload: a worker never reads a file that changed, or broke, since). A process waits for it with
- * Portico loaded — the spare waits until a worker dies.
+ * The supervisor → a worker process: serve, as worker `slot` of `count`, with `config` (validated by
+ * the supervisor, or the one the workers serve after a reload: a worker never reads a file that
+ * changed, or broke, since). One Listen message follows for each of `listeners`. A process waits for
+ * them with Portico loaded — the spare waits until a worker dies.
  */
 export interface Start {
   readonly portico: 'start';
   readonly slot: number;
   readonly count: number;
+  /** Every listening address the supervisor bound (for the config this worker reports). */
   readonly addresses: ListeningAddresses;
+  /** The listeners this worker serves (the admin listener: worker 1 only). */
+  readonly listeners: readonly ListenerName[];
   readonly config: unknown;
+}
+
+/** The supervisor → a worker: `listener`'s socket, sent with the message (see shared-listener.ts). */
+export interface Listen {
+  readonly portico: 'listen';
+  readonly listener: ListenerName;
 }
 
 /** A worker → the supervisor: it serves. */
@@ -52,12 +61,6 @@ export interface Answers {
   readonly answers: readonly unknown[];
 }
 
-/** The supervisor → a worker: a connection accepted on `listener`'s socket (sent with the socket). */
-export interface Connection {
-  readonly portico: 'connection';
-  readonly listener: ListenerName;
-}
-
 /** An unsafe request invalidated `url` in one worker's cache: the others drop it too. */
 export interface Invalidate {
   readonly portico: 'invalidate';
@@ -65,7 +68,7 @@ export interface Invalidate {
 }
 
 export type WorkerMessage = Ready | Serving | Ask | Answer | Invalidate;
-export type PrimaryMessage = Start | Ask | Answers | Invalidate | Connection;
+export type PrimaryMessage = Start | Listen | Ask | Answers | Invalidate;
 
 export function isPorticoMessage<T extends { portico: string }>(message: unknown): message is T {
   return typeof message === 'object' && message !== null && typeof (message as { portico?: unknown }).portico === 'string';

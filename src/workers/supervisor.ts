@@ -1,9 +1,9 @@
 /**
  * The supervisor: by default Portico serves from a worker process under this small supervising one, as
  * nginx's workers serve under its master. The supervisor binds every listening socket for the life of
- * the service and never serves a request itself: it accepts each connection and hands it to a worker
- * (in turn, with `--workers N`; admin connections go to worker 1; see handover.ts). It logs
- * "listening" once the workers serve.
+ * the service and never serves a request itself: every worker listens on the same sockets and accepts
+ * its own connections (the admin listener: worker 1 only; see shared-listener.ts). It logs "listening"
+ * once the workers serve.
  *
  * A worker that dies — a fatal error is a bug, but never an outage — is replaced at once by the
  * *spare*: one more process that has already loaded Portico and waits, serving nothing, to be given
@@ -16,14 +16,13 @@
  * reach all of them, and the URLs that an unsafe request invalidated in one worker's cache.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { AdminCommand } from '../admin/admin-commands.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
-import { listenOn, type ListenerName, type ListenerSpec, type ListeningAddresses } from '../listeners.js';
-import { Handover } from './handover.js';
+import type { ListenerName, ListenerSpec, ListeningAddresses } from '../listeners.js';
 import { isPorticoMessage, WORKER_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { bindShared, type SharedHandle } from './shared-listener.js';
 
 /** How many workers `workers: N | "auto"` means: "auto" is one per CPU core. */
 export function workerCount(setting: number | 'auto'): number {
@@ -83,30 +82,28 @@ interface PendingAsk {
  * resolves with the process exit status once every worker has stopped.
  */
 export async function runSupervisor(options: SupervisorOptions): Promise<number> {
-  const servers = new Map<ListenerName, Server>();
+  const sockets = new Map<ListenerName, SharedHandle>();
   const addresses: ListeningAddresses = {};
   try {
     for (const spec of options.listeners) {
-      const server = createServer({ pauseOnConnect: true });
-      servers.set(spec.name, server);
-      addresses[spec.name] = await listenOn(server, spec);
+      const { handle, address } = await bindShared(spec);
+      sockets.set(spec.name, handle);
+      addresses[spec.name] = address;
     }
   } catch (err) {
-    for (const server of servers.values()) server.close();
+    for (const handle of sockets.values()) handle.close();
     throw err;
   }
-  return new Promise((resolve) => new Supervisor(options, servers, addresses, resolve).start());
+  return new Promise((resolve) => new Supervisor(options, sockets, addresses, resolve).start());
 }
 
 class Supervisor {
   private readonly slots: Slot[];
   private readonly pendingAsks = new Map<number, PendingAsk>();
-  private readonly handover: Handover;
   /** A process that has loaded Portico and waits to take a dead worker's place (see the top). */
   private spare: ChildProcess | null = null;
   private spareDelayMs = SPARE_DELAY_MS;
   private nextAskId = 1;
-  private nextSlot = 0;
   private stopping = false;
   private exitStatus = 0;
   private announced = false;
@@ -117,7 +114,7 @@ class Supervisor {
 
   constructor(
     private readonly options: SupervisorOptions,
-    private readonly servers: ReadonlyMap<ListenerName, Server>,
+    private readonly sockets: ReadonlyMap<ListenerName, SharedHandle>,
     private readonly addresses: ListeningAddresses,
     private readonly done: (status: number) => void,
   ) {
@@ -130,15 +127,10 @@ class Supervisor {
       restartDelayMs: RESTART_DELAY_FIRST_LOOP_MS,
     }));
     this.servedConfig = options.config;
-    this.handover = new Handover((listener) => this.workerFor(listener));
   }
 
   start(): void {
     this.options.log.info({ workers: this.options.count, pid: process.pid }, 'starting workers');
-    for (const [name, server] of this.servers) {
-      server.on('connection', (socket: Socket) => this.handover.accept(name, socket));
-      server.on('error', (err) => this.options.log.error({ err, listener: name }, 'listener error'));
-    }
     for (const slot of this.slots) this.assign(slot, this.startProcess());
     process.on('SIGHUP', () => {
       if (this.options.hangup === 'stop') {
@@ -160,25 +152,6 @@ class Supervisor {
 
   // --- connections ---
 
-  // --- connections (handover.ts) ---
-
-  /** The next serving worker in turn; admin connections go to worker 1 only (it runs the admin API). */
-  private workerFor(listener: ListenerName): ChildProcess | null {
-    if (listener === 'admin') {
-      const first = this.slots[0]!;
-      return first.ready ? first.worker : null;
-    }
-    const n = this.slots.length;
-    for (let k = 0; k < n; k++) {
-      const slot = this.slots[(this.nextSlot + k) % n]!;
-      if (slot.ready && slot.worker !== null) {
-        this.nextSlot = (this.nextSlot + k + 1) % n;
-        return slot.worker;
-      }
-    }
-    return null;
-  }
-
   // --- workers ---
 
   /** A new worker process: it loads Portico, then waits for its Start (see assign). */
@@ -188,16 +161,18 @@ class Supervisor {
     // The IPC channel of a worker that was killed fails; its 'exit' follows and takes care of it.
     child.on('error', (err) => this.options.log.debug({ pid: child.pid, err }, 'worker channel error'));
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
-    this.handover.watch(child);
     return child;
   }
 
-  /** `child` serves as `slot`'s worker from now on, with the config the workers serve. */
+  /** `child` serves as `slot`'s worker from now on, with the config the workers serve, on the shared sockets. */
   private assign(slot: Slot, child: ChildProcess): void {
     slot.worker = child;
     slot.ready = false;
     slot.startedAt = Date.now();
-    send(child, { portico: 'start', slot: slot.number, count: this.options.count, addresses: this.addresses, config: this.servedConfig });
+    // The admin API runs in worker 1 only.
+    const listeners = [...this.sockets.keys()].filter((name) => name !== 'admin' || slot.number === 1);
+    send(child, { portico: 'start', slot: slot.number, count: this.options.count, addresses: this.addresses, listeners, config: this.servedConfig });
+    for (const listener of listeners) send(child, { portico: 'listen', listener }, this.sockets.get(listener));
   }
 
   /** Every worker serves and no spare waits: one is started (it loads while nothing else needs to). */
@@ -213,7 +188,6 @@ class Supervisor {
         slot.ready = true;
         slot.everReady = true;
         this.spareDelayMs = SPARE_DELAY_MS;
-        this.handover.flush();
         if (!this.announced && this.slots.every((s) => s.ready)) {
           for (const [name, address] of Object.entries(this.addresses)) this.options.log.info({ listener: name, address }, 'listening');
         }
@@ -294,7 +268,6 @@ class Supervisor {
   }
 
   private onExit(worker: ChildProcess, code: number | null, signal: string | null): void {
-    this.handover.workerGone(worker);
     if (worker === this.spare) {
       this.onSpareExit(code, signal);
       return;
@@ -355,8 +328,7 @@ class Supervisor {
   private stop(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
-    for (const server of this.servers.values()) server.close();
-    this.handover.close();
+    for (const handle of this.sockets.values()) handle.close();
     const live = this.slots.filter((s) => s.worker !== null).map((s) => s.worker!);
     this.options.log.info({ reason, workers: live.length }, 'stopping every worker');
     if (this.spare !== null) live.push(this.spare);
@@ -377,8 +349,9 @@ class Supervisor {
 }
 
 /** Sends unless the worker is gone; a worker that dies as the message leaves is handled by its 'exit'. */
-function send(worker: ChildProcess, message: PrimaryMessage): void {
-  if (worker.connected) worker.send(message, undefined, undefined, ignore);
+function send(worker: ChildProcess, message: PrimaryMessage, socket?: SharedHandle): void {
+  // keepOpen: the supervisor keeps its own copy of a listening socket.
+  if (worker.connected) worker.send(message, socket as never, { keepOpen: true }, ignore);
 }
 
 function ignore(): void {}

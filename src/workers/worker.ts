@@ -7,15 +7,14 @@
  * what the admin API purges, is dropped from every worker's cache. Only worker 1 serves the admin
  * listener; its answers cover every worker.
  */
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { LocalAdmin, type AdminCommand, type AdminPeers, type AnswerTo } from '../admin/admin-commands.js';
 import type { AdminTarget } from '../admin/sources.js';
 import { VERSION } from '../admin/version.js';
 import type { Config } from '../config/schema.js';
 import { parseListenAddress } from '../config/units.js';
-import type { ListenerName, ListeningAddresses } from '../listeners.js';
-import { isPorticoMessage, WORKER_ENV, type Ask, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import type { ListenerName, ListeningAddresses, SharedSockets } from '../listeners.js';
+import { isPorticoMessage, WORKER_ENV, type Ask, type PrimaryMessage, type Start, type WorkerMessage } from './messages.js';
 
 export interface WorkerRole {
   /** 1 … count; a worker started again in place of a dead one keeps the number. */
@@ -30,28 +29,36 @@ export function isWorkerProcess(): boolean {
   return process.send !== undefined && process.env[WORKER_ENV] === '1';
 }
 
-/** What a worker process is told to serve (see messages.ts, Start). */
+/** What a worker process is told to serve (see messages.ts, Start and Listen). */
 export interface StartOrder {
   readonly role: WorkerRole;
   readonly config: Config;
+  /** The listening sockets the supervisor bound, for this worker to listen on. */
+  readonly sockets: SharedSockets;
 }
 
 /**
- * Waits, with Portico loaded and nothing served, for the supervisor's Start; null when the supervisor
- * goes away or stops this process first (a spare that was never needed). A terminal's SIGHUP and
- * SIGINT are the supervisor's to act on.
+ * Waits, with Portico loaded and nothing served, for the supervisor's Start and the sockets that come
+ * with it; null when the supervisor goes away or stops this process first (a spare that was never
+ * needed).
  */
 export function startOrder(): Promise<StartOrder | null> {
   return new Promise((resolve) => {
+    let start: Start | null = null;
+    const sockets: SharedSockets = {};
     const done = (order: StartOrder | null) => {
       process.off('message', onMessage);
       process.off('disconnect', gone);
       process.off('SIGTERM', gone);
       resolve(order);
     };
-    const onMessage = (message: unknown) => {
-      if (!isPorticoMessage<PrimaryMessage>(message) || message.portico !== 'start') return;
-      done({ role: { slot: message.slot, count: message.count, addresses: message.addresses }, config: message.config as Config });
+    const onMessage = (message: unknown, handle: unknown) => {
+      if (!isPorticoMessage<PrimaryMessage>(message)) return;
+      if (message.portico === 'start') start = message;
+      else if (message.portico === 'listen' && typeof handle === 'object' && handle !== null) sockets[message.listener] = handle;
+      else return;
+      if (start === null || !start.listeners.every((name) => sockets[name] !== undefined)) return;
+      done({ role: { slot: start.slot, count: start.count, addresses: start.addresses }, config: start.config as Config, sockets });
     };
     const gone = () => done(null);
     process.on('message', onMessage);
@@ -87,24 +94,19 @@ export function configForWorker(config: Config, role: WorkerRole): Config {
   };
 }
 
-/** What the worker serves: it adopts the connections the supervisor hands it. */
-export interface WorkerTarget extends AdminTarget {
-  adopt(listener: ListenerName, socket: Socket): void;
-}
-
 /** The worker's side of the IPC channel: connections, the admin peers of worker 1, and cache invalidations. */
 export class WorkerLink implements AdminPeers {
   private nextId = 1;
   private readonly waiting = new Map<number, (answers: unknown[]) => void>();
-  private target: WorkerTarget | null = null;
+  private target: AdminTarget | null = null;
   private local: LocalAdmin | null = null;
 
   constructor() {
     process.on('message', this.onMessage);
   }
 
-  /** The worker serves `target` from now on: the supervisor may send it connections and questions. */
-  attach(target: WorkerTarget): void {
+  /** The worker serves `target` from now on: the supervisor may send it questions. */
+  attach(target: AdminTarget): void {
     this.target = target;
     this.local = new LocalAdmin(target, VERSION);
     send({ portico: 'ready' });
@@ -128,16 +130,9 @@ export class WorkerLink implements AdminPeers {
     send({ portico: 'invalidate', url });
   };
 
-  private readonly onMessage = (message: unknown, handle: unknown): void => {
+  private readonly onMessage = (message: unknown): void => {
     if (!isPorticoMessage<PrimaryMessage>(message)) return;
     switch (message.portico) {
-      case 'connection': {
-        const socket = handle as Socket | undefined;
-        if (socket === undefined) return;
-        if (this.target === null) socket.destroy();
-        else this.target.adopt(message.listener, socket);
-        return;
-      }
       case 'answers': {
         const resolve = this.waiting.get(message.id);
         this.waiting.delete(message.id);
@@ -148,6 +143,7 @@ export class WorkerLink implements AdminPeers {
         void this.answer(message);
         return;
       case 'start':
+      case 'listen':
         return;
       case 'invalidate':
         // purgeUrl does not announce again: the invalidation stops here.

@@ -37,7 +37,7 @@ interface Sent {
 }
 
 /** `loops` clients, each sending requests one after another on new connections until `stop()`. */
-function traffic(url: string, loops: number): { sent: Sent[]; stop: () => Promise<void> } {
+function traffic(url: string, loops: number): { sent: Sent[]; halt: () => void; stop: () => Promise<void> } {
   const sent: Sent[] = [];
   let running = true;
   const loop = async (n: number) => {
@@ -54,6 +54,9 @@ function traffic(url: string, loops: number): { sent: Sent[]; stop: () => Promis
   const all = Promise.all(Array.from({ length: loops }, (_, n) => loop(n)));
   return {
     sent,
+    halt: () => {
+      running = false;
+    },
     stop: async () => {
       running = false;
       await all;
@@ -65,11 +68,15 @@ describe('the supervisor (default: one worker)', () => {
   it('a worker killed under load is replaced by the spare: no connection refused, answered within 1 s', async () => {
     const origin = await cleanup.origin((_req, res) => res.end('hello'));
     const cli = await startCli(['--reverse', '127.0.0.1:0', '--upstream', origin.url, '--log-level', 'info'], ['reverse']);
-    cleanup.push(cli.stop);
     const first = await firstWorker(cli);
     const firstSpare = await spareOf(cli, first);
     const load = traffic(cli.urls.reverse!, 4);
-    cleanup.push(load.stop);
+    // Whatever fails, the clients stop first, then Portico (which ends any request still waiting).
+    cleanup.push(async () => {
+      load.halt();
+      await cli.stop();
+      await load.stop();
+    });
     await waitFor(() => load.sent.filter((s) => s.status === 200).length >= 50, 10_000, 'traffic through the first worker');
 
     const killedAt = Date.now();
