@@ -22,6 +22,9 @@ import type { OwnListener } from './forward/destination-guard.js';
 import { parseListenAddress } from './config/units.js';
 import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
 
+/** How long a start waits for the shared cache tier (Redis) to connect before serving without it. */
+const SHARED_TIER_START_WAIT_MS = 1_000;
+
 export interface PorticoOptions {
   readonly log: Logger;
   /** Re-reads the config (file + flags) for a reload; absent when there is nothing to re-read. */
@@ -126,6 +129,9 @@ export class Portico implements AdminTarget, ListenerHost {
       const admin = config.admin
         ? new AdminHandler(portico, { exposed: !isLoopbackHost(config.admin.listen.host), log: options.log, version: VERSION, peers: options.peers }).handle
         : null;
+      // The shared tier first (a second at most: Redis is never waited for longer), so that the first
+      // requests already find what the other instances stored.
+      await portico.cache?.sharedTiersSettled(SHARED_TIER_START_WAIT_MS);
       await portico.listeners.open(config, admin, options.shared);
       portico.bound = boundListeners(config, portico.listeners.addresses());
     } catch (err) {

@@ -13,7 +13,7 @@ import { entryDetails, listEntries, type CacheDoor, type DoorTier, type EntryDet
 import { LocalTier } from './local-tier.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisTier } from './redis/redis-tier.js';
-import type { SharedTierState } from './shared-tier.js';
+import type { SharedTier, SharedTierState } from './shared-tier.js';
 import type { CacheStore } from './store.js';
 import type { CacheStats } from './types.js';
 
@@ -54,6 +54,7 @@ export class DoorCaches {
     readonly forward: HttpCache | null,
     /** Each door's local tier, for the admin listing. */
     private readonly tiers: readonly DoorTier[],
+    private readonly sharedTiers: readonly SharedTier[],
     private readonly now: () => number,
   ) {}
 
@@ -61,6 +62,7 @@ export class DoorCaches {
   static create(doors: { readonly reverse: boolean; readonly forward: boolean }, settings: DoorCacheSettings, options: DoorCacheOptions): DoorCaches {
     const share = Math.max(1, Math.floor(settings.maxBytes / Math.max(1, Number(doors.reverse) + Number(doors.forward))));
     const tiers: DoorTier[] = [];
+    const sharedTiers: SharedTier[] = [];
     const forDoor = (door: 'reverse' | 'forward'): HttpCache => {
       const storeOptions = { maxBytes: share, maxEntryBytes: settings.largestObject + ENTRY_HEADER_ALLOWANCE, now: options.now };
       const store: CacheStore =
@@ -79,11 +81,17 @@ export class DoorCaches {
             });
       const tier = new LocalTier(store);
       tiers.push({ door, tier });
+      if (shared !== null) sharedTiers.push(shared);
       return new HttpCache({ settings, tier, shared, log: options.log, now: options.now, onInvalidate: options.onInvalidate });
     };
     const reverse = doors.reverse ? forDoor('reverse') : null;
     const forward = doors.forward ? forDoor('forward') : null;
-    return new DoorCaches(reverse, forward, tiers, options.now ?? Date.now);
+    return new DoorCaches(reverse, forward, tiers, sharedTiers, options.now ?? Date.now);
+  }
+
+  /** Resolves once every shared tier has connected or failed to (see SharedTier.settled), at most `timeoutMs`. */
+  async sharedTiersSettled(timeoutMs: number): Promise<void> {
+    await Promise.all(this.sharedTiers.map((t) => t.settled(timeoutMs)));
   }
 
   stats(): CacheStats {

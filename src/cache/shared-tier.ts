@@ -58,6 +58,11 @@ export interface SharedTierState {
 
 export interface SharedTier {
   state(): SharedTierState;
+  /**
+   * Resolves once the first connection is up with its pub/sub bus, or has failed, or after
+   * `timeoutMs`: an instance that starts serving before then misses what the others stored.
+   */
+  settled(timeoutMs: number): Promise<void>;
   /** Every usable variant of a URL, verified; [] on a miss or any failure. */
   variants(url: string): Promise<StoredResponse[]>;
   /** Writes a variant; false when skipped (too big, down, full). */

@@ -182,6 +182,25 @@ export class RedisTier implements SharedTier {
     };
   }
 
+  settled(timeoutMs: number): Promise<void> {
+    const done = () => {
+      const { status, bus } = this.state();
+      return status === 'down' || (status === 'up' && bus === 'up');
+    };
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        remove();
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      const remove = this.onStateChange(() => {
+        if (done()) finish();
+      });
+    });
+  }
+
   /** Told of every change of `status` or `bus`. Returns a function that removes the listener. */
   onStateChange(listener: (state: SharedTierState) => void): () => void {
     this.stateListeners.push(listener);

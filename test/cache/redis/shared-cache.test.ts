@@ -4,6 +4,7 @@
  * API are gone from the other before the call answers; concurrent misses on both instances reach the
  * origin once; Redis killed mid-test changes nothing for clients, and it is used again once it is back.
  */
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { post } from '../../admin/helpers.js';
@@ -67,6 +68,28 @@ function get(p: RunningPortico, path: string, options: { method?: string; body?:
 async function storedInRedis(path: string): Promise<void> {
   const admin = await redis.admin();
   await waitFor(async () => (await admin.keys('portico:reverse:*')).some((k) => String(k).includes(path)), 3_000, `${path} in Redis`);
+}
+
+/** A TCP relay to `url` that delays everything Redis sends back by `ms`; returns the relay's redis:// URL. */
+async function slowRepliesFrom(url: string, ms: number): Promise<string> {
+  const target = new URL(url);
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => setTimeout(() => client.write(chunk), ms));
+    upstream.on('close', () => setTimeout(() => client.destroy(), ms));
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+      }),
+  );
+  return `redis://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 describe('two instances sharing one Redis', () => {
@@ -146,6 +169,38 @@ describe('two instances sharing one Redis', () => {
     expect(new Set(replies.map((r) => r.body)).size).toBe(1);
     expect(origin.count('/slow')).toBe(1);
     expect(replies.some((r) => /collapsed; detail=redis/.test(String(r.headers['cache-status'])))).toBe(true);
+  });
+
+  it("an instance whose miss in Redis is answered late reads Redis again when it wins the fill: the origin is asked once", async () => {
+    // B's Redis replies arrive 50 ms late: B's read of Redis happens before A stores the page, but B
+    // learns of the miss after A has fetched, stored and released its fill — so B wins the next fill.
+    const origin = await countingOrigin();
+    const a = await instance(origin);
+    const slow = await slowRepliesFrom(redis.url, 50);
+    const b = await instance(origin, { cache: { redis: slow } });
+    const paths = Array.from({ length: 10 }, (_, i) => `/late/${i}`);
+    const replies = await Promise.all(paths.flatMap((path) => [get(b, path), get(a, path)]));
+    expect(replies.map((r) => r.status)).toEqual(paths.flatMap(() => [200, 200]));
+    expect(origin.count()).toBe(paths.length);
+    // B's answers came from A's fill, through Redis.
+    expect(replies.filter((_, i) => i % 2 === 0).map((r) => r.headers['cache-status'])).toEqual(paths.map(() => expect.stringMatching(/; collapsed; detail=redis$/)));
+  });
+
+  it('an instance starts serving once its link to Redis is up, or at once when Redis is away', async () => {
+    const origin = await countingOrigin();
+    const a = await instance(origin);
+    // A start waits for the link (and its pub/sub bus): the very first request already shares.
+    expect(a.portico.cache!.stats().shared).toMatchObject({ status: 'up', bus: 'up' });
+    await get(a, '/first');
+    await storedInRedis('/first');
+    const b = await instance(origin);
+    expect((await get(b, '/first')).headers['cache-status']).toMatch(/hit; ttl=\d+; detail=redis/);
+    // Nothing listens on port 9: the start does not wait for a Redis that is not there.
+    const startedAt = Date.now();
+    const alone = await instance(origin, { cache: { redis: 'redis://127.0.0.1:9' } });
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+    expect(alone.portico.cache!.stats().shared?.status).toBe('down');
+    expect((await get(alone, '/first')).status).toBe(200);
   });
 
   it('with Redis killed, both instances keep answering 200; when it is back it is used again', async () => {
