@@ -542,9 +542,9 @@ function summarizeLog(file) {
   } catch {
     return null;
   }
-  if (!text) return null;
+  const lines = withoutBanner(text.split('\n'));
+  if (!text || lines.length === 0) return null;
   const counts = new Map();
-  const lines = text.split('\n');
   for (const line of lines) {
     let key;
     try {
@@ -558,6 +558,17 @@ function summarizeLog(file) {
   }
   const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${n}× "${oneLine(k).slice(0, 140)}"`);
   return `stderr: ${lines.length} line${lines.length > 1 ? 's' : ''}, ${top.join(', ')}`;
+}
+
+/**
+ * Portico's start-up block (src/startup-banner.ts: "portico 0.1.0 · pid N · …", then indented lines) goes
+ * to stderr at every log level; it says nothing about the run.
+ */
+function withoutBanner(lines) {
+  if (!/^portico \S+ · pid \d+/.test(lines[0] ?? '')) return lines;
+  let i = 1;
+  while (i < lines.length && /^ {2}\S/.test(lines[i])) i++;
+  return lines.slice(i);
 }
 
 const oneLine = (s) => String(s).replace(/\s+/g, ' ').trim().slice(0, 400);
