@@ -35,6 +35,10 @@ const USAGE = `Usage: npm run bench -- [options]
 
   --quick            development mode: ${'2'} s per row, 1 s warm-up, 1 round
   --only A,B         run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
+                     (reverse-redis-1k: Portico's hits from memory, hits from Redis and misses, with
+                     --cache-redis; reverse-redis-shared: two Portico instances sharing one Redis or
+                     not, and the origin requests each way; both start a redis-server of their own
+                     and are skipped without one: apt-get install -y redis-server)
   --peers A,B        run only these servers (direct is always kept): ${Object.keys(PEERS).join(', ')}
   --rounds N         measured rounds per row, median reported (default 3)
   --duration S       seconds per measured round (default 10)
