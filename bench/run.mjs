@@ -400,11 +400,11 @@ async function runScenario(ctx, sc, peerInfo) {
     const instances = row.server ? (row.server.instances ?? [row.server]).filter((s) => s.proc) : [];
     if (instances.length) row.peakRss = instances.reduce((a, s) => a + groupPeakRss(s.proc.pid), 0);
     if (row.server?.redis) row.redisPeakRss = groupPeakRss(row.server.redis.proc.pid);
-    for (const instance of instances) {
+    for (const [i, instance] of instances.entries()) {
       await stopProcess(instance.proc, instance.stopGraceMs);
       if (instance.logsToStderr) {
         const summary = summarizeLog(instance.proc.logFile);
-        if (summary) row.notes.push(summary);
+        if (summary) row.notes.push(instances.length > 1 ? `instance ${i + 1} ${summary}` : summary);
       }
     }
     if (row.server?.redis) await stopProcess(row.server.redis.proc);
