@@ -35,6 +35,10 @@ const USAGE = `Usage: npm run bench -- [options]
 
   --quick            development mode: ${'2'} s per row, 1 s warm-up, 1 round
   --only A,B         run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
+                     (reverse-redis-1k: Portico's hits from memory, hits from Redis and misses, with
+                     --cache-redis; reverse-redis-shared: two Portico instances sharing one Redis or
+                     not, and the origin requests each way; both start a redis-server of their own
+                     and are skipped without one: apt-get install -y redis-server)
   --peers A,B        run only these servers (direct is always kept): ${Object.keys(PEERS).join(', ')}
   --rounds N         measured rounds per row, median reported (default 3)
   --duration S       seconds per measured round (default 10)
@@ -175,7 +179,8 @@ async function buildPortico(opts) {
 }
 
 async function installMissing(peerInfo, needWrk) {
-  const pkgs = Object.values(peerInfo).filter((p) => !p.installed && p.missing?.startsWith('not installed (apt-get')).map((p) => PEERS[p.id].apt);
+  // Several peers need the same package (redis-server): name it once.
+  const pkgs = [...new Set(Object.values(peerInfo).filter((p) => !p.installed && p.missing?.startsWith('not installed (apt-get')).map((p) => PEERS[p.id].apt))];
   if (needWrk) pkgs.push('wrk');
   if (!findBinary('h2load')) pkgs.push('nghttp2-client');
   if (pkgs.length === 0) return;
@@ -282,6 +287,7 @@ async function runScenario(ctx, sc, peerInfo) {
     server: null,
   }));
   const active = () => rows.filter((r) => r.status === 'ok' || r.status === 'invalid');
+  const usesWrk = sc.mode === 'http' || sc.mode === 'pair';
 
   // 1. Start every server of the scenario (idle ones cost nothing measurable), fresh caches.
   for (const row of rows) {
@@ -291,7 +297,7 @@ async function runScenario(ctx, sc, peerInfo) {
       row.reason = info.missing;
       continue;
     }
-    if (sc.mode === 'http' && !ctx.wrkBin) {
+    if (usesWrk && !ctx.wrkBin) {
       row.status = 'failed';
       row.reason = 'wrk is not installed (apt-get install -y wrk)';
       continue;
@@ -310,24 +316,28 @@ async function runScenario(ctx, sc, peerInfo) {
     }
   }
 
-  // 2. A sample request must come back right before any load.
-  const requestLike = sc.mode === 'http' || sc.mode === 'h2load';
+  // 2. A sample request must come back right (from every instance of a row) before any load.
+  const requestLike = usesWrk || sc.mode === 'h2load';
   for (const row of active()) {
     if (!requestLike) continue;
-    const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
-    const problem = checkBody(res, row.server.noOrigin ? size : expectedBody);
-    if (problem) {
-      row.status = 'failed';
-      row.reason = `sample response wrong: ${oneLine(problem)}`;
+    for (const instance of row.server.instances ?? [row.server]) {
+      const res = await sampleRequest(instance, sc.path, origin.host, sc.tls);
+      const problem = checkBody(res, row.server.noOrigin ? size : expectedBody);
+      if (problem) {
+        row.status = 'failed';
+        row.reason = `sample response wrong: ${oneLine(problem)}`;
+        break;
+      }
     }
   }
 
   // 3. Warm-up (JIT, connection pools, and the caches for hit rows), then check hits are hits.
   for (const row of active()) {
-    const w = await loadOnce(ctx, sc, row, opts.warmup || 0.5, true);
-    if (row.server.proc?.info.done) {
+    const w = await loadOnce(ctx, sc, row, opts.warmup || 0.5, 'warm-up');
+    const dead = exitedProc(row.server);
+    if (dead) {
       row.status = 'failed';
-      row.reason = `the server exited during the warm-up (${row.server.proc.info.signal ?? `code ${row.server.proc.info.code}`})${oneLine(logTail(row.server.proc, 3))}`;
+      row.reason = `${dead.name} exited during the warm-up (${dead.info.signal ?? `code ${dead.info.code}`})${oneLine(logTail(dead, 3))}`;
       continue;
     }
     if (!w.ok) {
@@ -335,7 +345,7 @@ async function runScenario(ctx, sc, peerInfo) {
       row.reason = `warm-up failed: ${oneLine(w.reason)}`;
       continue;
     }
-    if (requestLike && sc.expect === 'hit' && row.id !== 'direct' && !row.server.noOrigin) {
+    if (requestLike && expectOf(sc, row) === 'hit' && row.id !== 'direct' && !row.server.noOrigin) {
       const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
       const problem = checkBody(res, expectedBody);
       if (problem) {
@@ -346,16 +356,24 @@ async function runScenario(ctx, sc, peerInfo) {
       const ev = cacheEvidence(res.headers);
       row.notes.push(ev.evidence);
       if (ev.hit === false) row.problems.add(`after warm-up the response is not a hit (${ev.evidence})`);
+      const hitFrom = PEERS[row.id].hitFrom;
+      const fromRedis = /;\s*detail=redis\b/i.test(res.headers['cache-status'] ?? '');
+      if (hitFrom && fromRedis !== (hitFrom === 'redis')) row.problems.add(`after warm-up the hit is not from ${hitFrom} (${ev.evidence})`);
+    }
+    if (sc.mode === 'pair') {
+      const problem = await checkSharing(ctx, sc, row);
+      if (problem) row.problems.add(problem);
     }
   }
 
   // 4. Measured rounds, interleaved across servers so that drift in machine load hits all alike.
   for (let round = 0; round < opts.rounds; round++) {
     for (const row of active()) {
-      const m = await loadOnce(ctx, sc, row, opts.duration, false);
-      if (row.server.proc?.info.done) {
+      const m = await loadOnce(ctx, sc, row, opts.duration, `round-${round + 1}`);
+      const dead = exitedProc(row.server);
+      if (dead) {
         row.status = 'failed';
-        row.reason = `the server exited during round ${round + 1} (${row.server.proc.info.signal ?? `code ${row.server.proc.info.code}`})${oneLine(logTail(row.server.proc, 3))}`;
+        row.reason = `${dead.name} exited during round ${round + 1} (${dead.info.signal ?? `code ${dead.info.code}`})${oneLine(logTail(dead, 3))}`;
         continue;
       }
       if (!m.ok) {
@@ -379,14 +397,17 @@ async function runScenario(ctx, sc, peerInfo) {
 
   // 5. Peak RSS, then stop; what the Node servers logged (warnings, errors) goes into the notes.
   for (const row of rows) {
-    if (row.server?.proc) {
-      row.peakRss = groupPeakRss(row.server.proc.pid);
-      await stopProcess(row.server.proc, row.server.stopGraceMs);
-      if (row.server.logsToStderr) {
-        const summary = summarizeLog(row.server.proc.logFile);
-        if (summary) row.notes.push(summary);
+    const instances = row.server ? (row.server.instances ?? [row.server]).filter((s) => s.proc) : [];
+    if (instances.length) row.peakRss = instances.reduce((a, s) => a + groupPeakRss(s.proc.pid), 0);
+    if (row.server?.redis) row.redisPeakRss = groupPeakRss(row.server.redis.proc.pid);
+    for (const [i, instance] of instances.entries()) {
+      await stopProcess(instance.proc, instance.stopGraceMs);
+      if (instance.logsToStderr) {
+        const summary = summarizeLog(instance.proc.logFile);
+        if (summary) row.notes.push(instances.length > 1 ? `instance ${i + 1} ${summary}` : summary);
       }
     }
+    if (row.server?.redis) await stopProcess(row.server.redis.proc);
     if (row.status === 'ok' && row.problems.size > 0) row.status = 'invalid';
     if (row.status === 'invalid' && !row.reason) row.reason = [...row.problems].join('; ');
     summarize(row);
@@ -394,14 +415,30 @@ async function runScenario(ctx, sc, peerInfo) {
   return { scenario: sc, rows: rows.map(({ server, problems, ...r }) => r) };
 }
 
-/** One load run (wrk or the CONNECT generator) with CPU and origin accounting around it. */
-async function loadOnce(ctx, sc, row, seconds, warmup) {
+/** What the origin's counter must show for a row: its peer's own expectation (a miss row among hits), or the scenario's. */
+const expectOf = (sc, row) => PEERS[row.id]?.expect ?? sc.expect;
+
+/** The first process of a row's server (an instance, its redis-server) that has exited, or undefined. */
+function exitedProc(server) {
+  return [...(server.instances ?? [server]).map((s) => s.proc), server.redis?.proc].find((p) => p?.info.done);
+}
+
+/**
+ * One load run (wrk or the CONNECT generator) with CPU and origin accounting around it (and the
+ * redis-server's CPU and commands for the rows that have one). `phase` is 'warm-up' or 'round-N'; the
+ * rows with URL sets use it to make URLs that no earlier run asked for.
+ */
+async function loadOnce(ctx, sc, row, seconds, phase) {
   const { origin, opts } = ctx;
-  const serverPid = row.server.proc?.pid ?? null;
+  const warmup = phase === 'warm-up';
+  const serverPids = (row.server.instances ?? [row.server]).map((s) => s.proc?.pid).filter(Boolean);
+  const redis = row.server.redis ?? null;
   const ours = new Set([...trackedPids(), origin.proc.pid]);
-  const cpu0 = groupsCpuSeconds([serverPid, origin.proc.pid]);
+  const cpu0 = groupsCpuSeconds([...serverPids, redis?.proc.pid, origin.proc.pid]);
   const snap0 = warmup ? null : snapshotAllCpu();
   const origin0 = await origin.requests();
+  const redis0 = redis ? await redis.commands().catch((err) => err) : null;
+  if (redis0 instanceof Error) return { ok: false, reason: `redis-server did not answer INFO: ${redis0.message}` };
   const t0 = process.hrtime.bigint();
   let m;
   if (sc.mode === 'h2load') {
@@ -422,24 +459,9 @@ async function loadOnce(ctx, sc, row, seconds, warmup) {
       clientCpu: h.clientCpu,
       command: r.command,
     };
-  } else if (sc.mode === 'http') {
-    const delayMs = sc.rate ? (opts.connections * 1000) / sc.rate : 0;
-    row.script ??= writeWrkScript(ctx.tmp, { access: row.server.access, requestPath: sc.path, originHost: origin.host, delayMs });
-    const r = await runWrk(ctx.wrkBin, { port: row.server.port, script: row.script, seconds: Math.max(1, Math.round(seconds)), connections: opts.connections });
-    if (!r.ok) return r;
-    const w = r.result;
-    m = {
-      ok: true,
-      value: w.rps,
-      requests: w.requests,
-      seconds: w.seconds,
-      p50: w.p50 / 1000,
-      p99: w.p99 / 1000,
-      bytes: w.bytes,
-      errors: { connect: w.connect, read: w.read, write: w.write, timeout: w.timeout, status: w.status },
-      clientCpu: w.clientCpu,
-      command: r.command,
-    };
+  } else if (sc.mode === 'http' || sc.mode === 'pair') {
+    m = await wrkLoad(ctx, sc, row, seconds, phase);
+    if (!m.ok) return m;
   } else {
     const throughput = sc.mode === 'connect-throughput';
     const spec = {
@@ -471,13 +493,74 @@ async function loadOnce(ctx, sc, row, seconds, warmup) {
   }
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const origin1 = await origin.requests();
-  const cpu1 = groupsCpuSeconds([serverPid, origin.proc.pid]);
+  const cpu1 = groupsCpuSeconds([...serverPids, redis?.proc.pid, origin.proc.pid]);
   m.originRequests = origin1 - origin0;
-  m.serverCpu = serverPid ? cpu1.get(serverPid) - cpu0.get(serverPid) : null;
+  m.serverCpu = serverPids.length ? serverPids.reduce((a, pid) => a + cpu1.get(pid) - cpu0.get(pid), 0) : null;
   m.originCpu = cpu1.get(origin.proc.pid) - cpu0.get(origin.proc.pid);
+  if (redis) {
+    const redis1 = await redis.commands().catch((err) => err);
+    if (redis1 instanceof Error) return { ok: false, reason: `redis-server did not answer INFO: ${redis1.message}` };
+    m.redisCommands = redis1 - redis0;
+    m.redisCpu = cpu1.get(redis.proc.pid) - cpu0.get(redis.proc.pid);
+  }
   m.wall = wall;
   if (snap0) m.foreignCpu = foreignCpuSeconds(snap0, snapshotAllCpu(), ours);
   return m;
+}
+
+/**
+ * wrk against the row's server; for a two-instance row, one wrk against each instance at the same time,
+ * with the same script (the same URLs in the same order: both miss each URL at about the same moment,
+ * the hardest case for sharing), added up: requests and req/s summed, p50/p99 the higher of the two.
+ */
+async function wrkLoad(ctx, sc, row, seconds, phase) {
+  const { origin, opts } = ctx;
+  const delayMs = sc.rate ? (opts.connections * 1000) / sc.rate : 0;
+  const urls = PEERS[row.id].urls === 'unique' ? { unique: phase } : sc.urlSet ? { cycle: sc.urlSet, tag: phase } : null;
+  const spec = { access: row.server.access, requestPath: sc.path, originHost: origin.host, delayMs, urls, siteHost: row.server.siteHost };
+  // One URL: one script for every run of the row. URL sets: a script per run, with URLs of its own.
+  const script = urls ? writeWrkScript(ctx.tmp, spec) : (row.script ??= writeWrkScript(ctx.tmp, spec));
+  const instances = row.server.instances ?? [row.server];
+  const runs = await Promise.all(
+    instances.map((s) => runWrk(ctx.wrkBin, { port: s.port, script, seconds: Math.max(1, Math.round(seconds)), connections: opts.connections })),
+  );
+  const failed = runs.find((r) => !r.ok);
+  if (failed) return failed;
+  const ws = runs.map((r) => r.result);
+  const sum = (f) => ws.reduce((a, w) => a + f(w), 0);
+  return {
+    ok: true,
+    value: sum((w) => w.rps),
+    requests: sum((w) => w.requests),
+    perInstance: ws.map((w) => w.requests),
+    seconds: Math.max(...ws.map((w) => w.seconds)),
+    p50: Math.max(...ws.map((w) => w.p50)) / 1000,
+    p99: Math.max(...ws.map((w) => w.p99)) / 1000,
+    bytes: sum((w) => w.bytes),
+    errors: { connect: sum((w) => w.connect), read: sum((w) => w.read), write: sum((w) => w.write), timeout: sum((w) => w.timeout), status: sum((w) => w.status) },
+    clientCpu: ws.every((w) => w.clientCpu !== null) ? sum((w) => w.clientCpu) : null,
+    command: runs.length > 1 ? `${runs.length} × ${runs[0].command} (one per instance, at once)` : runs[0].command,
+  };
+}
+
+/**
+ * Two-instance rows, after the warm-up: a URL fetched through the first instance, then asked of the
+ * second, which must answer it from Redis when they share one and must not have it when they do not.
+ * Returns a problem or null; the second answer's Cache-Status goes into the row's notes.
+ */
+async function checkSharing(ctx, sc, row) {
+  const [a, b] = row.server.instances;
+  const url = `${sc.path}?sharing-check`;
+  const first = await sampleRequest(a, url, ctx.origin.host);
+  await sleep(200); // the write to Redis completes after the response
+  const second = await sampleRequest(b, url, ctx.origin.host);
+  const problem = checkBody(first, ctx.origin.bodies[sc.body]) ?? checkBody(second, ctx.origin.bodies[sc.body]);
+  if (problem) return `sharing check: ${oneLine(problem)}`;
+  const cs = second.headers['cache-status'] ?? 'no Cache-Status';
+  row.notes.push(`the second instance, asked for a URL the first has just fetched: Cache-Status: ${cs}`);
+  const hit = /;\s*hit\b/i.test(cs);
+  if (PEERS[row.id].originPerUrl === 1) return hit && /detail=redis\b/i.test(cs) ? null : `the second instance did not answer from Redis (${cs})`;
+  return hit ? `the second instance answered from a cache it should not have (${cs})` : null;
 }
 
 /** Reasons this round's number cannot be trusted (empty when it can). */
@@ -491,7 +574,7 @@ function validateRound(sc, row, m, size) {
     const perResponse = m.bytes / Math.max(1, m.requests);
     // h2load counts the body bytes of the requests still in flight when the time is up, too.
     if (perResponse < size - 16 || perResponse > size * 1.02 + 64) out.push(`${Math.round(perResponse)} body bytes per response, expected ${size}`);
-  } else if (sc.mode === 'http') {
+  } else if (sc.mode === 'http' || sc.mode === 'pair') {
     const e = m.errors;
     if (e.status > 0) out.push(`${e.status} responses were not 2xx/3xx`);
     const socketErrors = e.connect + e.read + e.write + e.timeout;
@@ -502,14 +585,45 @@ function validateRound(sc, row, m, size) {
     if (m.genErrors > Math.max(2, m.requests * 0.005)) out.push(`${m.genErrors} failed ${sc.mode === 'connect-setup' ? 'tunnels' : 'transfers'}: ${JSON.stringify(m.errorSamples)}`);
   }
   if (!direct && !row.server.noOrigin) {
-    if (sc.expect === 'hit' && m.originRequests > m.requests * 0.01) {
+    const expect = expectOf(sc, row);
+    if (expect === 'hit' && m.originRequests > m.requests * 0.01) {
       out.push(`not served from cache: the origin answered ${m.originRequests} of ${m.requests} requests`);
     }
-    if (sc.expect === 'miss' && m.originRequests < m.requests * 0.98) {
+    if (expect === 'miss' && m.originRequests < m.requests * 0.98) {
       out.push(`the origin saw only ${m.originRequests} of ${m.requests} requests: the proxy answered some itself`);
     }
   }
+  // Where the hits came from: a hit from Redis reads it (one command at least), a hit from memory does not.
+  const hitFrom = PEERS[row.id]?.hitFrom;
+  if (hitFrom === 'redis' && m.redisCommands < m.requests) {
+    out.push(`${m.redisCommands} Redis commands for ${m.requests} requests: not every hit was read from Redis`);
+  }
+  if (hitFrom === 'memory' && m.redisCommands > m.requests * 0.01) {
+    out.push(`${m.redisCommands} Redis commands for ${m.requests} requests: hits from memory should not ask Redis`);
+  }
+  if (sc.mode === 'pair') out.push(...pairProblems(sc, row, m));
   return out;
+}
+
+/**
+ * Two-instance rows: each round asks for URLs no instance has seen (its own set of N), and both
+ * instances ask for all of them. Apart, each fetches every URL once: 2N origin requests, no more (one
+ * fetch per URL per process) and no fewer. Sharing one Redis, each URL is fetched once for both — N,
+ * plus the URLs both fetched anyway (both missed it at the same moment and the fill lock did not keep
+ * the second out): the row is shown as long as that stays under 1.5N (per URL: 1.00 … 1.50), which
+ * only sharing explains; near 2N the instances did not share (Redis unreachable, or too slow: its
+ * breaker opens after three commands over the 100 ms command_timeout, and the stderr note says so).
+ */
+function pairProblems(sc, row, m) {
+  const n = sc.urlSet;
+  const fewest = Math.min(...m.perInstance);
+  if (fewest < n) return [`an instance served ${fewest} requests, fewer than the ${n} URLs of the set: run longer (--duration)`];
+  if (m.originRequests < n) return [`the origin saw ${m.originRequests} requests for ${n} URLs no instance had seen: something else answered`];
+  if (PEERS[row.id].originPerUrl === 1) {
+    return m.originRequests < n * 1.5 ? [] : [`the origin saw ${m.originRequests} requests for ${n} URLs: the instances did not share the cache`];
+  }
+  if (m.originRequests < 2 * n) return [`the origin saw ${m.originRequests} requests for ${n} URLs, fewer than the ${2 * n} two caches apart must make`];
+  return m.originRequests > 2 * n * 1.01 ? [`the origin saw ${m.originRequests} requests for ${n} URLs, more than one per URL per instance`] : [];
 }
 
 function summarize(row) {
@@ -528,6 +642,16 @@ function summarize(row) {
   row.foreignShare = rs.every((r) => r.foreignCpu !== undefined) ? rs.reduce((a, r) => a + r.foreignCpu, 0) / wall : null;
   row.originRequests = rs.reduce((a, r) => a + r.originRequests, 0);
   row.requests = rs.reduce((a, r) => a + r.requests, 0);
+  row.originPerRound = median(rs.map((r) => r.originRequests));
+  row.requestsPerRound = median(rs.map((r) => r.requests));
+  if (rs.every((r) => r.redisCpu !== undefined)) {
+    row.redisCpu = rs.reduce((a, r) => a + r.redisCpu, 0);
+    row.redisCpuShare = row.redisCpu / wall;
+    row.redisCommands = rs.reduce((a, r) => a + r.redisCommands, 0);
+    // INFO's counter includes the commands run inside Portico's Lua scripts (a hit is one script call).
+    const rss = row.redisPeakRss ? `, peak RSS ${Math.round(row.redisPeakRss / 1024 ** 2)} MB` : '';
+    row.notes.push(`Redis: ${(row.redisCommands / Math.max(1, row.requests)).toFixed(2)} commands per request (its scripts' included)${rss}`);
+  }
   row.roundValues = rs.map((r) => r.value);
   const errs = rs.reduce((a, r) => a + (r.errors ? r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout : r.genErrors), 0);
   if (errs) row.notes.push(`${errs} socket errors`);
@@ -542,9 +666,9 @@ function summarizeLog(file) {
   } catch {
     return null;
   }
-  if (!text) return null;
+  const lines = withoutBanner(text.split('\n'));
+  if (!text || lines.length === 0) return null;
   const counts = new Map();
-  const lines = text.split('\n');
   for (const line of lines) {
     let key;
     try {
@@ -558,6 +682,17 @@ function summarizeLog(file) {
   }
   const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${n}× "${oneLine(k).slice(0, 140)}"`);
   return `stderr: ${lines.length} line${lines.length > 1 ? 's' : ''}, ${top.join(', ')}`;
+}
+
+/**
+ * Portico's start-up block (src/startup-banner.ts: "portico 0.1.0 · pid N · …", then indented lines) goes
+ * to stderr at every log level; it says nothing about the run.
+ */
+function withoutBanner(lines) {
+  if (!/^portico \S+ · pid \d+/.test(lines[0] ?? '')) return lines;
+  let i = 1;
+  while (i < lines.length && /^ {2}\S/.test(lines[i])) i++;
+  return lines.slice(i);
 }
 
 const oneLine = (s) => String(s).replace(/\s+/g, ' ').trim().slice(0, 400);

@@ -4,14 +4,15 @@ import https from 'node:https';
 
 /**
  * GET `requestPath` through the server (origin-form for reverse, absolute-form for forward); over TLS
- * (HTTP/1.1, any certificate) for the TLS rows.
+ * (HTTP/1.1, any certificate) for the TLS rows. A server with a `siteHost` (instances behind one
+ * name) gets it as Host, as wrk sends it.
  */
-export function sampleRequest({ port, access }, requestPath, originHost, tls = false) {
+export function sampleRequest({ port, access, siteHost }, requestPath, originHost, tls = false) {
   return new Promise((resolve) => {
     const options =
       access === 'forward'
         ? { host: '127.0.0.1', port, path: `http://${originHost}${requestPath}`, headers: { host: originHost } }
-        : { host: '127.0.0.1', port, path: requestPath };
+        : { host: '127.0.0.1', port, path: requestPath, headers: siteHost ? { host: siteHost } : {} };
     const req = (tls ? https : http).get({ ...options, agent: false, rejectUnauthorized: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));

@@ -1,11 +1,17 @@
 // The servers compared, each limited to one worker (but the Portico --workers row) and configured for the same job.
 // start(ctx, scenario) → { port, proc, access: 'reverse' | 'forward' }; throws with a reason on failure.
+// A server may also bring a redis-server (`redis`, bench/lib/redis.mjs) or be several instances
+// (`instances`: the started servers, the first of which is the server itself).
+// What a peer may say about its row, beside the scenario: `expect` ('miss' where the scenario's rows are
+// hits), `urls` ('unique': a new URL every request), `hitFrom` ('memory' | 'redis': where its hits must
+// come from), `originPerUrl` (two-instance rows: origin requests per URL of the set once both are filled).
 import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nginxHttpCommon, nginxPreamble, prepareNginxDir, SIZES } from './origin.mjs';
-import { findBinary, freePort, runProcess, startProcess, waitForPort } from './procs.mjs';
+import { startRedis } from './redis.mjs';
+import { findBinary, freePort, runProcess, startProcess, stopProcess, waitForPort } from './procs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const peerScripts = path.join(here, '..', 'peers');
@@ -58,6 +64,13 @@ async function startNodeScript(ctx, name, script, args) {
   await waitForPort(port, proc);
   return { port, proc, logsToStderr: true };
 }
+
+/** What the peers that start a redis-server say about it (inspectPeers() finds it, or says how to install it). */
+const REDIS_SERVER = {
+  binary: 'redis-server',
+  apt: 'redis-server',
+  version: (bin) => binVersion(bin, ['--version'], /v=([\w.]+)/),
+};
 
 export const PEERS = {
   direct: {
@@ -260,7 +273,102 @@ server_persistent_connections on
       return startPortico(ctx, scenario, { cache: true, workers: 2 });
     },
   },
+
+  // The shared tier (cache.redis), each row with a redis-server of its own. Three rows of one setup: hits
+  // from memory (the memory tier holds the object, Redis is not asked), hits from Redis (a memory tier
+  // too small for it), and misses (a new URL every request).
+  'portico-redis': {
+    label: 'Portico --cache-redis, memory hit',
+    ...REDIS_SERVER,
+    portico: true,
+    hitFrom: 'memory',
+    async start(ctx, scenario) {
+      return startPorticoWithRedis(ctx, scenario, this.bin, 'portico-redis');
+    },
+  },
+
+  // The memory tier's bound (1 KiB) is below the size of the 1 KiB response's entry (body + headers),
+  // so the memory tier refuses it: every request is a local miss answered from Redis (the copy into
+  // the memory tier that follows a Redis hit is refused too, as it would be for an evicted entry).
+  'portico-redis-tier': {
+    label: 'Portico --cache-redis, Redis hit',
+    ...REDIS_SERVER,
+    portico: true,
+    hitFrom: 'redis',
+    async start(ctx, scenario) {
+      return startPorticoWithRedis(ctx, scenario, this.bin, 'portico-redis-tier', ['--cache-size', '1kb']);
+    },
+  },
+
+  // A real miss with the shared tier on: memory miss, Redis miss, the fill lock in Redis, the origin,
+  // and the response written to both tiers.
+  'portico-redis-miss': {
+    label: 'Portico --cache-redis, miss (new URL each request)',
+    ...REDIS_SERVER,
+    portico: true,
+    expect: 'miss',
+    urls: 'unique',
+    async start(ctx, scenario) {
+      return startPorticoWithRedis(ctx, scenario, this.bin, 'portico-redis-miss');
+    },
+  },
+
+  // Two instances under the same load (the reverse-redis-shared scenario), as two machines behind a
+  // load balancer would be: each `--no-supervise` (one Node process; the supervisor and its idle spare
+  // would make six Node processes on this machine's two cores).
+  'portico-pair': {
+    label: 'Portico pair, apart (no Redis)',
+    portico: true,
+    originPerUrl: 2,
+    async start(ctx, scenario) {
+      return startPorticoPair(ctx, scenario, 'portico-pair', null);
+    },
+  },
+
+  'portico-pair-redis': {
+    label: 'Portico pair, sharing one Redis',
+    ...REDIS_SERVER,
+    portico: true,
+    originPerUrl: 1,
+    async start(ctx, scenario) {
+      return startPorticoPair(ctx, scenario, 'portico-pair-redis', this.bin);
+    },
+  },
 };
+
+/** Portico with `--cache-redis` on a redis-server of its own (`redisBin`: found by inspectPeers()). */
+async function startPorticoWithRedis(ctx, scenario, redisBin, id, extraArgs = []) {
+  const redis = await startRedis(redisBin, peerDir(ctx, 'redis'));
+  try {
+    const server = await startPortico(ctx, scenario, { cache: true, id, args: ['--cache-redis', redis.url, ...extraArgs] });
+    return { ...server, redis };
+  } catch (err) {
+    await stopProcess(redis.proc);
+    throw err;
+  }
+}
+
+/**
+ * Two Portico instances, sharing a redis-server of their own when `redisBin` is given:
+ * { port/proc of the first, instances, redis }. Both are one site, as behind a load balancer: every
+ * request to either carries the same Host (the cache key is the URL the client asked for, Host
+ * included; with each instance's own address in it, nothing would be shared).
+ */
+async function startPorticoPair(ctx, scenario, id, redisBin) {
+  const redis = redisBin ? await startRedis(redisBin, peerDir(ctx, 'redis')) : null;
+  const instances = [];
+  try {
+    for (const name of ['a', 'b']) {
+      const args = ['--no-supervise', ...(redis ? ['--cache-redis', redis.url] : [])];
+      instances.push({ ...(await startPortico(ctx, scenario, { cache: true, id: `${id}-${name}`, args })), siteHost: 'bench.test' });
+    }
+  } catch (err) {
+    for (const s of instances) await stopProcess(s.proc);
+    if (redis) await stopProcess(redis.proc);
+    throw err;
+  }
+  return { ...instances[0], instances, redis, command: `2 × ${instances[0].command}` };
+}
 
 /**
  * The certificate of the TLS rows (one per run, P-256 like the tests'): { cert, key } file paths.
@@ -291,7 +399,8 @@ async function nginxTls(ctx) {
 `;
 }
 
-async function startPortico(ctx, scenario, { cache, workers = 1 }) {
+/** `id` names the row's profile directory; `args` are more flags (after the usual ones). */
+async function startPortico(ctx, scenario, { cache, workers = 1, id = workers > 1 ? 'portico-workers' : cache ? 'portico' : 'portico-nocache', args: extraArgs = [] }) {
   if (!ctx.portico.ok) throw new Error(ctx.portico.reason);
   const dir = peerDir(ctx, 'portico');
   const port = await freePort();
@@ -332,8 +441,9 @@ log:
   }
   if (!cache) args.push('--no-cache');
   if (workers > 1) args.push('--workers', String(workers));
+  args.push(...extraArgs);
   if (ctx.opts.profile) {
-    const profDir = path.join(ctx.opts.profile, `${scenario.id}-${workers > 1 ? 'portico-workers' : cache ? 'portico' : 'portico-nocache'}`);
+    const profDir = path.join(ctx.opts.profile, `${scenario.id}-${id}`);
     mkdirSync(profDir, { recursive: true });
     args.unshift('--cpu-prof', '--cpu-prof-dir', profDir);
   }

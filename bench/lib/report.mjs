@@ -38,11 +38,14 @@ export function renderReport({ env, results }) {
     const p = env.peers[id];
     versions.push(`${p.label} ${p.installed ? (p.version ?? '?') : p.missing}`);
   }
+  const redis = env.peers['portico-redis'];
+  if (redis) versions.push(`redis-server ${redis.installed ? (redis.version ?? '?') : redis.missing}`);
   out.push(`- versions: ${versions.join('; ')}`);
   out.push(
     `- load: \`wrk -t1 -c${o.connections} -d${o.duration}s --latency\` (CONNECT rows: bench/lib/connect-load.mjs), ${o.warmup} s warm-up per server (it also fills the caches), ${o.rounds} measured round${o.rounds > 1 ? 's' : ''} per server interleaved across servers, median shown`,
   );
-  out.push('- every server is limited to one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`, Squid `workers 1`, Varnish `thread_pools=1`, one Node process) except the *Portico --workers 2* row, which shows how Portico scales; the origin is one nginx worker');
+  const pairs = results.some((r) => r.scenario.mode === 'pair') ? ', and the *Portico pair* rows: two Portico processes under one load, each with its own wrk' : '';
+  out.push(`- every server is limited to one worker (nginx \`worker_processes 1\`, HAProxy \`nbthread 1\`, Squid \`workers 1\`, Varnish \`thread_pools=1\`, one Node process) except the *Portico --workers 2* row, which shows how Portico scales${pairs}; the origin is one nginx worker`);
   if (!env.porticoBuild.ok) out.push(`- **Portico: ${env.porticoBuild.reason}**`);
   const foreign = results.flatMap((r) => r.rows.map((row) => row.foreignShare)).filter((x) => x !== null && x !== undefined);
   if (foreign.length) {
@@ -54,7 +57,7 @@ export function renderReport({ env, results }) {
   }
   out.push('');
   out.push(
-    'Columns: *× direct* = throughput relative to wrk going straight to the origin; *CPU* = user+system seconds of the server\'s processes over all measured rounds (% = share of one core over the measured time); *peak RSS* = VmHWM summed over the server\'s processes; *client* = the load generator\'s share of one core (≈100% means the client, not the server, is the limit); *origin* = the origin nginx\'s share of one core. A row is **invalid** (no number shown) when its responses were wrong, when a "hit" row reached the origin for more than 1% of requests, or when a "miss" row did not reach it for every request.',
+    'Columns: *× direct* = throughput relative to wrk going straight to the origin; *CPU* = user+system seconds of the server\'s processes over all measured rounds (% = share of one core over the measured time); *Redis CPU* = the same for the row\'s redis-server; *peak RSS* = VmHWM summed over the server\'s processes; *client* = the load generator\'s share of one core (≈100% means the client, not the server, is the limit); *origin* = the origin nginx\'s share of one core. A row is **invalid** (no number shown) when its responses were wrong, when a "hit" row reached the origin for more than 1% of requests, or when a "miss" row did not reach it for every request.',
   );
   out.push('');
 
@@ -72,7 +75,24 @@ export function renderReport({ env, results }) {
     }
     out.push('');
     const unit = sc.unit ?? 'req/s';
-    const header = ['server', unit, 'p50 ms', 'p99 ms', '× direct', ...refs.map((id) => `× ${PEERS[id].label}`), 'CPU s (% core)', 'peak RSS MB', 'client', 'origin', 'check'];
+    // Two-instance rows: what each round served and what the origin saw (medians of the rounds).
+    const perRound = sc.mode === 'pair';
+    const redisColumn = result.rows.some((r) => r.redisCpu !== undefined);
+    const header = [
+      'server',
+      unit,
+      'p50 ms',
+      'p99 ms',
+      '× direct',
+      ...refs.map((id) => `× ${PEERS[id].label}`),
+      ...(perRound ? ['requests per round', 'origin requests per round', 'per URL'] : []),
+      'CPU s (% core)',
+      ...(redisColumn ? ['Redis CPU s (% core)'] : []),
+      'peak RSS MB',
+      'client',
+      'origin',
+      'check',
+    ];
     out.push(`| ${header.join(' | ')} |`);
     out.push(`|${header.map((h, i) => (i === 0 || i === header.length - 1 ? '---' : '---:')).join('|')}|`);
     for (const row of result.rows) {
@@ -84,7 +104,12 @@ export function renderReport({ env, results }) {
         const word = row.status === 'missing' ? 'not installed' : row.status;
         cells.push(`**${word}**`, '—', '—', '—', ...refs.map(() => '—'));
       }
+      if (perRound) {
+        const known = row.originPerRound !== undefined && row.originPerRound !== null;
+        cells.push(known ? fmtInt(row.requestsPerRound) : '—', known ? fmtInt(row.originPerRound) : '—', known ? fmtNum(row.originPerRound / sc.urlSet) : '—');
+      }
       cells.push(row.cpu !== null && row.cpu !== undefined ? `${fmtNum(row.cpu, 1)} (${fmtPct(row.cpuShare)})` : '—');
+      if (redisColumn) cells.push(row.redisCpu !== undefined ? `${fmtNum(row.redisCpu, 1)} (${fmtPct(row.redisCpuShare)})` : '—');
       cells.push(row.peakRss ? fmtNum(row.peakRss / 1024 ** 2, 0) : '—');
       cells.push(fmtPct(row.clientCpuShare));
       cells.push(fmtPct(row.originCpuShare));

@@ -147,9 +147,45 @@ const OVER_TLS = [
   ]),
 ];
 
+/**
+ * The shared tier on Redis (issue 13), every Portico row with a redis-server of its own: what a hit
+ * from Redis costs next to a hit from memory and a miss; and what sharing saves the origin when two
+ * instances serve the same URLs. Skipped with the reason when redis-server is not installed.
+ */
+const WITH_REDIS = [
+  {
+    id: 'reverse-redis-1k',
+    title: 'Reverse proxy with the Redis tier, 1 KiB: hit from memory, hit from Redis, miss',
+    mode: 'http',
+    access: 'reverse',
+    path: '/c/1k',
+    body: '1k',
+    expect: 'hit',
+    peers: ['direct', 'portico-redis', 'portico-redis-tier', 'portico-redis-miss'],
+    refs: ['portico-redis'],
+    what:
+      'GET /c/1k (`Cache-Control: public, max-age=3600`) through Portico with `--cache-redis` (one redis-server per row); memory hit: the memory tier holds it; Redis hit: `--cache-size 1kb`, a memory tier too small for the entry, so every hit is read from Redis (checked: `Cache-Status: …; detail=redis` after the warm-up, at least one Redis command per request, none of the requests reach the origin); miss: GET /c/1k?miss=ROUND-N, a URL no run asked for before, every request (memory miss, Redis miss, fill lock, origin, write to both tiers; the origin must see every request)',
+  },
+  {
+    id: 'reverse-redis-shared',
+    title: 'Two Portico instances under one load, 1,000 URLs: sharing one Redis vs not',
+    mode: 'pair',
+    access: 'reverse',
+    path: '/c/1k',
+    body: '1k',
+    expect: 'fill',
+    urlSet: 1000,
+    peers: ['portico-pair', 'portico-pair-redis'],
+    refs: ['portico-pair'],
+    what:
+      'two Portico processes (`--no-supervise`: one Node process each) serving one site (`Host: bench.test`, as behind a load balancer), each loaded by its own wrk (the same options as every row) at the same time with the same script: GET /c/1k?set=ROUND&u=0 … 999 in turn, over and over (`Cache-Control: public, max-age=3600`); each round (and the warm-up) has a URL set of its own, so every cache — Redis included — starts the round cold for it. req/s and requests: both instances together; p50/p99: the higher of the two. *origin requests* is the stub_status delta of a round: ≈1,000 (each URL fetched once for both) when the two share a redis-server, 2,000 (once per instance) when not',
+  },
+];
+
 export const SCENARIOS = [
   ...AT_PEAK,
   ...OVER_TLS,
+  ...WITH_REDIS,
   // The p99 target compares latency at the same load: wrk paced to a fixed request rate that every
   // server sustains (each connection waits between requests), instead of each server at its own peak.
   ...[

@@ -10,18 +10,30 @@ let scripts = 0;
 
 /**
  * target: { port, access } of the server under load; requestPath: origin path; originHost: "127.0.0.1:PORT".
+ * urls: null (every request for requestPath), { unique: TAG } (a new URL every request:
+ * requestPath?miss=TAG-0, -1, …) or { cycle: N, tag: TAG } (requestPath?set=TAG&u=0 … N−1, in turn, again
+ * and again). The origin serves its file whatever the query; a cache keys on it. TAG keeps the URLs of
+ * one run apart from every other run's. siteHost: the Host header of a reverse proxy's requests (default:
+ * the address wrk connects to).
  * Returns the script file to pass to wrk.
  */
-export function writeWrkScript(tmp, { access, requestPath, originHost, delayMs = 0 }) {
+export function writeWrkScript(tmp, { access, requestPath, originHost, delayMs = 0, urls = null, siteHost = null }) {
   const file = path.join(tmp, `wrk-${++scripts}.lua`);
   const lines = ['wrk.method = "GET"'];
   // Paced load: each connection waits this long before its next request.
   if (delayMs > 0) lines.push(`delay = function() return ${Math.round(delayMs)} end`);
-  if (access === 'forward') {
-    lines.push(`wrk.path = ${luaString(`http://${originHost}${requestPath}`)}`);
-    lines.push(`wrk.headers["Host"] = ${luaString(originHost)}`);
-  } else {
-    lines.push(`wrk.path = ${luaString(requestPath)}`);
+  const target = access === 'forward' ? `http://${originHost}${requestPath}` : requestPath;
+  if (access === 'forward') lines.push(`wrk.headers["Host"] = ${luaString(originHost)}`);
+  else if (siteHost) lines.push(`wrk.headers["Host"] = ${luaString(siteHost)}`);
+  lines.push(`wrk.path = ${luaString(target)}`);
+  if (urls) {
+    // One wrk thread (-t1): one counter, so the URLs of a run are exactly the ones described.
+    const next = urls.unique !== undefined ? `${luaString(`${target}?miss=${urls.unique}-`)} .. n` : `${luaString(`${target}?set=${urls.tag}&u=`)} .. (n % ${urls.cycle})`;
+    lines.push(`local n = -1
+request = function()
+  n = n + 1
+  return wrk.format(nil, ${next})
+end`);
   }
   lines.push(`
 done = function(summary, latency, requests)
