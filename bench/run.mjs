@@ -2,6 +2,7 @@
 // `npm run bench`: Portico side by side with nginx, HAProxy, Squid, Varnish, node-http-proxy,
 // proxy-chain and a bare Node http server, every one limited to one worker, loaded in turn by the
 // same client, several rounds (median). Prints markdown tables and writes bench/results/latest.md.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,11 +50,14 @@ const USAGE = `Usage: npm run bench -- [options]
   --keep-tmp         keep the temporary directory (configs, logs) for inspection
   --profile DIR      run Portico under \`node --cpu-prof\` and write its .cpuprofile files to DIR
   --out FILE         where to write the report (default bench/results/latest.md)
+  --baseline REF     also run Portico as of git REF (built in a temporary worktree with npm ci and
+                     npm run build) as a "Portico before" row next to every Portico row: before/after
+                     in one run
   --help
 `;
 
 function parseArgs(argv) {
-  const o = { profile: null, quick: false, only: null, peers: null, rounds: 3, duration: 10, warmup: 3, connections: 50, build: true, install: false, keepTmp: false, out: path.join(here, 'results', 'latest.md') };
+  const o = { baseline: null, profile: null, quick: false, only: null, peers: null, rounds: 3, duration: 10, warmup: 3, connections: 50, build: true, install: false, keepTmp: false, out: path.join(here, 'results', 'latest.md') };
   const explicit = new Set();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -81,6 +85,7 @@ function parseArgs(argv) {
       case '--keep-tmp': o.keepTmp = true; break;
       case '--profile': o.profile = path.resolve(value()); break;
       case '--out': o.out = path.resolve(value()); break;
+      case '--baseline': o.baseline = value(); break;
       case '--help': case '-h': process.stdout.write(USAGE); process.exit(0); break;
       default: fail(`unknown option ${a}`);
     }
@@ -121,6 +126,8 @@ function cleanup() {
     await stopAll().catch(() => {});
     if (tmp && !keepTmp) rmSync(tmp, { recursive: true, force: true });
     else if (tmp) log(`kept ${tmp}`);
+    // The --baseline worktree was in tmp: forget it in the repository's list too.
+    if (tmp && !keepTmp) spawnSync('git', ['worktree', 'prune'], { cwd: repo });
   })();
   return cleaning;
 }
@@ -178,6 +185,28 @@ async function buildPortico(opts) {
   return { ok: true };
 }
 
+/**
+ * `--baseline REF`: a detached worktree of REF inside the temp dir, installed and built as a fresh clone
+ * would be. { ok, dir, label } or { ok: false, reason } (the rows then say why).
+ */
+async function buildBaseline(ref) {
+  const sha = await runProcess('git rev-parse', 'git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: repo, timeoutMs: 10_000 });
+  if (sha.code !== 0) return { ok: false, reason: `--baseline ${ref}: not a commit (${sha.stderr.trim()})` };
+  const short = sha.stdout.trim();
+  const dir = path.join(tmp, `baseline-${short}`);
+  const steps = [
+    ['git worktree add', 'git', ['worktree', 'add', '--detach', dir, short], repo],
+    ['npm ci', 'npm', ['ci', '--no-audit', '--no-fund'], dir],
+    ['npm run build', 'npm', ['run', '-s', 'build'], dir],
+  ];
+  for (const [name, bin, args, cwd] of steps) {
+    log(`baseline ${short}: ${name}`);
+    const r = await runProcess(name, bin, args, { cwd, timeoutMs: 600_000 });
+    if (r.code !== 0) return { ok: false, reason: `--baseline ${ref}: ${name} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}` };
+  }
+  return { ok: true, dir, ref, sha: short, label: `Portico before (${short})` };
+}
+
 async function installMissing(peerInfo, needWrk) {
   // Several peers need the same package (redis-server): name it once.
   const pkgs = [...new Set(Object.values(peerInfo).filter((p) => !p.installed && p.missing?.startsWith('not installed (apt-get')).map((p) => PEERS[p.id].apt))];
@@ -230,6 +259,8 @@ async function main() {
   chmodSync(tmp, 0o755); // nginx workers and squid run as other users
   const portico = await buildPortico(opts);
   if (!portico.ok) log(`Portico rows will fail: ${portico.reason}`);
+  const baseline = opts.baseline === null ? null : await buildBaseline(opts.baseline);
+  if (baseline && !baseline.ok) log(`Portico before rows will fail: ${baseline.reason}`);
 
   const wrkVersion = wrkBin ? /wrk ([^\s]+)/.exec((await runProcess('wrk', wrkBin, ['-v'], { timeoutMs: 5000 })).stdout)?.[1] : null;
   const porticoVersion = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')).version;
@@ -243,6 +274,7 @@ async function main() {
     wrk: wrkVersion,
     portico: `${porticoVersion} (git ${(await gitDescribe()) ?? '?'})${portico.note ? `, ${portico.note}` : ''}`,
     porticoBuild: portico,
+    baseline,
     peers: peerInfo,
     loadBefore,
     opts,
@@ -250,7 +282,7 @@ async function main() {
 
   log(`starting the nginx origin in ${tmp}`);
   const origin = await startOrigin(tmp, nginxBin);
-  const ctx = { tmp, origin, repo, portico, wrkBin, h2loadBin, opts };
+  const ctx = { tmp, origin, repo, portico, baseline, wrkBin, h2loadBin, opts };
 
   const results = [];
   for (const sc of scenarios) {
@@ -271,14 +303,21 @@ async function main() {
 
 // ---------------------------------------------------------------------------------------------
 
+/** With --baseline, a "Portico before" row goes before the Portico row of the scenarios both can run. */
+function withBaseline(sc, ctx) {
+  const i = sc.peers.indexOf('portico');
+  if (ctx.baseline === null || i < 0 || sc.baselineRow === false) return sc.peers;
+  return [...sc.peers.slice(0, i), 'portico-before', ...sc.peers.slice(i)];
+}
+
 async function runScenario(ctx, sc, peerInfo) {
   const { origin, opts } = ctx;
   const size = SIZES[sc.body];
   const expectedBody = origin.bodies[sc.body] ?? size;
-  const peerIds = sc.peers.filter((id) => id === 'direct' || !opts.peers || opts.peers.includes(id));
+  const peerIds = withBaseline(sc, ctx).filter((id) => id === 'direct' || !opts.peers || opts.peers.includes(id));
   const rows = peerIds.map((id) => ({
     id,
-    label: PEERS[id].label,
+    label: id === 'portico-before' && ctx.baseline?.label ? ctx.baseline.label : PEERS[id].label,
     status: 'ok', // ok | failed | invalid | missing
     reason: null,
     problems: new Set(),

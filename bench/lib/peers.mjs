@@ -257,6 +257,17 @@ server_persistent_connections on
     },
   },
 
+  // `--baseline REF`: the same row from another commit (built in a temporary worktree), side by side,
+  // for before/after comparisons in one run.
+  'portico-before': {
+    label: 'Portico before',
+    portico: true,
+    async start(ctx, scenario) {
+      if (!ctx.baseline?.ok) throw new Error(ctx.baseline?.reason ?? 'needs --baseline REF');
+      return startPortico(ctx, scenario, { cache: true, id: 'portico-before', root: ctx.baseline.dir });
+    },
+  },
+
   'portico-nocache': {
     label: 'Portico --no-cache',
     portico: true,
@@ -400,11 +411,13 @@ async function nginxTls(ctx) {
 }
 
 /** `id` names the row's profile directory; `args` are more flags (after the usual ones). */
-async function startPortico(ctx, scenario, { cache, workers = 1, id = workers > 1 ? 'portico-workers' : cache ? 'portico' : 'portico-nocache', args: extraArgs = [] }) {
-  if (!ctx.portico.ok) throw new Error(ctx.portico.reason);
-  const dir = peerDir(ctx, 'portico');
+/** `root` is the checkout whose dist/ runs (another one for the baseline row). */
+async function startPortico(ctx, scenario, { cache, workers = 1, id = workers > 1 ? 'portico-workers' : cache ? 'portico' : 'portico-nocache', args: extraArgs = [], root = ctx.repo }) {
+  const build = root === ctx.repo ? ctx.portico : ctx.baseline;
+  if (!build?.ok) throw new Error(build?.reason ?? 'not built');
+  const dir = peerDir(ctx, id);
   const port = await freePort();
-  const cli = path.join(ctx.repo, 'dist', 'cli.js');
+  const cli = path.join(root, 'dist', 'cli.js');
   let args;
   if (scenario.tls) {
     // The reverse TLS listener: h2 and http/1.1 by ALPN (the load generator picks one).
@@ -447,7 +460,7 @@ log:
     mkdirSync(profDir, { recursive: true });
     args.unshift('--cpu-prof', '--cpu-prof-dir', profDir);
   }
-  const proc = startProcess('portico', nodeBin, args, { cwd: ctx.repo, logFile: path.join(dir, 'stderr.log') });
+  const proc = startProcess('portico', nodeBin, args, { cwd: root, logFile: path.join(dir, 'stderr.log') });
   await waitForPort(port, proc);
   const shown = args.filter((a, i) => !ctx.opts.profile || i > 2).map((a) => (a === cli ? 'dist/cli.js' : a.startsWith(ctx.tmp) ? path.basename(a) : a));
   return { port, proc, access: scenario.access, logsToStderr: true, stopGraceMs: ctx.opts.profile ? 15000 : 3000, command: `node ${shown.join(' ')}` };

@@ -47,6 +47,8 @@ export function renderReport({ env, results }) {
   const pairs = results.some((r) => r.scenario.mode === 'pair') ? ', and the *Portico pair* rows: two Portico processes under one load, each with its own wrk' : '';
   out.push(`- every server is limited to one worker (nginx \`worker_processes 1\`, HAProxy \`nbthread 1\`, Squid \`workers 1\`, Varnish \`thread_pools=1\`, one Node process) except the *Portico --workers 2* row, which shows how Portico scales${pairs}; the origin is one nginx worker`);
   if (!env.porticoBuild.ok) out.push(`- **Portico: ${env.porticoBuild.reason}**`);
+  if (env.baseline?.ok) out.push(`- baseline (\`--baseline ${env.baseline.ref}\`): *${env.baseline.label}* rows run git ${env.baseline.sha}, installed (npm ci) and built in a temporary worktree, next to the current Portico`);
+  else if (env.baseline) out.push(`- **baseline: ${env.baseline.reason}**`);
   const foreign = results.flatMap((r) => r.rows.map((row) => row.foreignShare)).filter((x) => x !== null && x !== undefined);
   if (foreign.length) {
     const avg = foreign.reduce((a, b) => a + b, 0) / foreign.length;
@@ -57,7 +59,7 @@ export function renderReport({ env, results }) {
   }
   out.push('');
   out.push(
-    'Columns: *× direct* = throughput relative to wrk going straight to the origin; *CPU* = user+system seconds of the server\'s processes over all measured rounds (% = share of one core over the measured time); *Redis CPU* = the same for the row\'s redis-server; *peak RSS* = VmHWM summed over the server\'s processes; *client* = the load generator\'s share of one core (≈100% means the client, not the server, is the limit); *origin* = the origin nginx\'s share of one core. A row is **invalid** (no number shown) when its responses were wrong, when a "hit" row reached the origin for more than 1% of requests, or when a "miss" row did not reach it for every request.',
+    'Columns: *× direct* = throughput relative to wrk going straight to the origin; *CPU* = user+system seconds of the server\'s processes over all measured rounds (% = share of one core over the measured time); *CPU µs/req* = that CPU divided by the requests served (tunnels or transfers in the CONNECT rows); *Redis CPU* = the same for the row\'s redis-server; *peak RSS* = VmHWM summed over the server\'s processes; *client* = the load generator\'s share of one core (≈100% means the client, not the server, is the limit); *origin* = the origin nginx\'s share of one core. A row is **invalid** (no number shown) when its responses were wrong, when a "hit" row reached the origin for more than 1% of requests, or when a "miss" row did not reach it for every request.',
   );
   out.push('');
 
@@ -87,6 +89,7 @@ export function renderReport({ env, results }) {
       ...refs.map((id) => `× ${PEERS[id].label}`),
       ...(perRound ? ['requests per round', 'origin requests per round', 'per URL'] : []),
       'CPU s (% core)',
+      'CPU µs/req',
       ...(redisColumn ? ['Redis CPU s (% core)'] : []),
       'peak RSS MB',
       'client',
@@ -109,6 +112,8 @@ export function renderReport({ env, results }) {
         cells.push(known ? fmtInt(row.requestsPerRound) : '—', known ? fmtInt(row.originPerRound) : '—', known ? fmtNum(row.originPerRound / sc.urlSet) : '—');
       }
       cells.push(row.cpu !== null && row.cpu !== undefined ? `${fmtNum(row.cpu, 1)} (${fmtPct(row.cpuShare)})` : '—');
+      // Per request (per tunnel or transfer in the CONNECT rows): the cost that throughput ratios hide.
+      cells.push(row.status === 'ok' && row.cpu !== null && row.cpu !== undefined && row.requests > 0 ? fmtNum((row.cpu / row.requests) * 1e6, 0) : '—');
       if (redisColumn) cells.push(row.redisCpu !== undefined ? `${fmtNum(row.redisCpu, 1)} (${fmtPct(row.redisCpuShare)})` : '—');
       cells.push(row.peakRss ? fmtNum(row.peakRss / 1024 ** 2, 0) : '—');
       cells.push(fmtPct(row.clientCpuShare));

@@ -119,6 +119,8 @@ const OVER_TLS = [
       mode: 'h2load',
       tls: true,
       h1: false,
+      // A baseline from before HTTP/2 would not negotiate h2.
+      baselineRow: false,
       connections: 10,
       streams: 10,
       access: 'reverse',
