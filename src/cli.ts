@@ -3,6 +3,7 @@
  * shutdown. By default this process becomes the supervisor (src/workers/supervisor.ts) and serves from
  * worker processes it starts with the same command line; `--no-supervise` serves from this process.
  */
+import './v8-flags.js'; // first: V8 settings apply to everything loaded after
 import { fileURLToPath } from 'node:url';
 import { VERSION } from './admin/version.js';
 import { ConfigError } from './config/errors.js';

@@ -32,7 +32,8 @@ export async function fetchAndFill(
   existingLeader: Leader | null,
   overrides: UpstreamOverrides | null = null,
 ): Promise<Reply> {
-  const leader = existingLeader ?? (req.method === 'GET' ? ctx.collapser.lead(req.url) : null);
+  // Nobody waits behind a URL marked uncacheable (lookup.ts), so there is nothing to lead.
+  const leader = existingLeader ?? (req.method === 'GET' && !ctx.uncacheable.has(req.url) ? ctx.collapser.lead(req.url) : null);
   let res: UpstreamResponse;
   const requestTime = ctx.now();
   try {

@@ -66,14 +66,30 @@ export interface SessionSink {
   readonly onBlocked: ((blocked: BlockedRequest) => void) | undefined;
 }
 
-/** Every session not yet finished: what a fatal error report names (see requestsInFlight). */
-const inFlight = new Set<Session>();
+/**
+ * Every session not yet finished, newest first: what a fatal error report names (see requestsInFlight).
+ *
+ * An intrusive list, not a Set: a Set that gains and loses an entry per request is rehashed every few
+ * hundred requests, and V8 leaves each retired hash table pointing at its successor. Once one of them
+ * is in the old generation (after any full GC under load), the chain of successors, with every session
+ * they hold and everything those reach, survives each young-generation GC: measured on forward 1 KiB
+ * misses, scavenges grew from 1 ms to 4 ms (25 ms on a leaner path) until the next full GC. A removed
+ * session here points at nothing.
+ */
+let newest: Session | null = null;
 
 /** The requests in flight, newest first (at most `limit`): for the report of a fatal error. */
-export function requestsInFlight(limit: number): { door: FrontDoor; method: string; url: string; client: string; upstream: string | undefined; ms: number }[] {
-  const all = [...inFlight].reverse().slice(0, limit);
-  const now = performance.now();
-  return all.map((s) => ({ door: s.door, method: s.method, url: s.url, client: s.clientAddress, upstream: s.upstream, ms: Math.round(now - s.startedAt) }));
+export function requestsInFlight(limit: number): InFlightRequest[] {
+  return Session.inFlight(limit);
+}
+
+export interface InFlightRequest {
+  readonly door: FrontDoor;
+  readonly method: string;
+  readonly url: string;
+  readonly client: string;
+  readonly upstream: string | undefined;
+  readonly ms: number;
 }
 
 export abstract class Session implements ExchangeRecord {
@@ -86,6 +102,9 @@ export abstract class Session implements ExchangeRecord {
   error: string | undefined = undefined;
   bytes: number | undefined = undefined;
   private finished = false;
+  /** Neighbours in the list of sessions in flight (null once finished). */
+  private newer: Session | null = null;
+  private older: Session | null = null;
 
   constructor(
     readonly door: FrontDoor,
@@ -98,7 +117,9 @@ export abstract class Session implements ExchangeRecord {
   ) {
     this.method = req.method ?? 'GET';
     this.url = req.url ?? '';
-    inFlight.add(this);
+    this.older = newest;
+    if (newest !== null) newest.newer = this;
+    newest = this;
   }
 
   get log(): Logger {
@@ -130,6 +151,23 @@ export abstract class Session implements ExchangeRecord {
     this.sink.log.info({ door: this.door, client: this.clientAddress, user: this.user, method: this.method, target, rule }, 'blocked by policy');
   }
 
+  static inFlight(limit: number): InFlightRequest[] {
+    const now = performance.now();
+    const out: InFlightRequest[] = [];
+    for (let s = newest; s !== null && out.length < limit; s = s.older) {
+      out.push({ door: s.door, method: s.method, url: s.url, client: s.clientAddress, upstream: s.upstream, ms: Math.round(now - s.startedAt) });
+    }
+    return out;
+  }
+
+  private unlink(): void {
+    if (this.newer !== null) this.newer.older = this.older;
+    else newest = this.older;
+    if (this.older !== null) this.older.newer = this.newer;
+    this.newer = null;
+    this.older = null;
+  }
+
   /**
    * Ends the request: one access-log line and the statistics, once, whatever path it took. `complete`
    * is false for a response that was cut short.
@@ -137,7 +175,7 @@ export abstract class Session implements ExchangeRecord {
   finish(status: number, tunnel?: TunnelStats, complete = true): void {
     if (this.finished) return;
     this.finished = true;
-    inFlight.delete(this);
+    this.unlink();
     this.sink.onDone?.(this, status);
     const headers = this.req.headers;
     writeAccess(this.sink.log, {
