@@ -1,10 +1,11 @@
-/** What the Redis tier tests share: stored responses to write, tiers closed after each test, awaiting a state. */
-import { afterEach } from 'vitest';
+/** What the Redis tier tests share: one redis-server per file, stored responses to write, tiers closed after each test, awaiting a state. */
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { silentLogger, type Logger } from '../../../src/core/log.js';
 import { RedisTier, type RedisTierOptions } from '../../../src/cache/redis/redis-tier.js';
 import type { SharedTierState as RedisTierState } from '../../../src/cache/shared-tier.js';
 import type { FreshnessInfo } from '../../../src/cache/shared-cache-policy.js';
 import { newStoredResponse, type InMemoryResponse } from '../../../src/cache/stored-response.js';
+import { startRedisServer, type AdminClient, type RedisServer } from '../../helpers/redis-server.js';
 
 export interface EntryOptions {
   readonly body?: string | Buffer;
@@ -101,3 +102,28 @@ export async function elapsed<T>(f: () => Promise<T>): Promise<{ value: T; ms: n
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export { silentLogger };
+
+export interface RedisFixture {
+  server: RedisServer;
+  admin: AdminClient;
+}
+
+/**
+ * One redis-server for the test file, emptied after each test; `reset` runs first (restart a server a
+ * test killed, undo its config) and may replace `admin`.
+ */
+export function redisServerForFile(reset?: (redis: RedisFixture) => Promise<void>): RedisFixture {
+  const redis = {} as RedisFixture;
+  beforeAll(async () => {
+    redis.server = await startRedisServer();
+    redis.admin = await redis.server.admin();
+  });
+  afterAll(async () => {
+    await redis.server?.stop();
+  });
+  afterEach(async () => {
+    await reset?.(redis);
+    await redis.admin.flushAll();
+  });
+  return redis;
+}

@@ -1,24 +1,11 @@
 /** Request collapsing across instances: one leader per key, followers woken by its release, bounded by timeouts. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type AdminClient, type RedisServer } from '../../helpers/redis-server.js';
-import { elapsed, entry, ready, sleep, tiersClosedAfterEach } from './fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { elapsed, entry, ready, redisServerForFile, sleep, tiersClosedAfterEach } from './fixtures.js';
 
-let server: RedisServer;
-let admin: AdminClient;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = await server.admin();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await admin.flushAll();
-});
+const redis = redisServerForFile();
 
 // A generous command timeout: these tests are about behaviour, not about a busy machine's latency.
-const tier = tiersClosedAfterEach(() => ({ url: server.url, commandTimeoutMs: 2_000 }));
+const tier = tiersClosedAfterEach(() => ({ url: redis.server.url, commandTimeoutMs: 2_000 }));
 
 async function instances(n: number, options = {}) {
   const all = Array.from({ length: n }, () => tier(options));
@@ -100,9 +87,9 @@ describe('releaseFill', () => {
     await sleep(150); // a's lock expired: a is slow, b takes over
     expect(await b!.claimFill('k', 5_000)).toBe('leader');
     await a!.releaseFill('k');
-    expect(await admin.exists('portico:l:k')).toBe(1);
+    expect(await redis.admin.exists('portico:l:k')).toBe(1);
     await b!.releaseFill('k');
-    expect(await admin.exists('portico:l:k')).toBe(0);
+    expect(await redis.admin.exists('portico:l:k')).toBe(0);
   });
 
   it('releases what an instance still leads when it closes', async () => {
@@ -111,6 +98,6 @@ describe('releaseFill', () => {
     const waiting = b!.waitForFill('k', 5_000);
     await a!.close();
     expect(await waiting).toBe('released');
-    expect(await admin.exists('portico:l:k')).toBe(0);
+    expect(await redis.admin.exists('portico:l:k')).toBe(0);
   });
 });

@@ -3,11 +3,10 @@
  * call answers within about the command timeout (at once while down), never rejects, and the tier
  * comes back by itself.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PurgeNotice } from '../../../src/cache/shared-tier.js';
 import { recordingLogger } from '../../balance/logs.js';
-import { startRedisServer, type AdminClient, type RedisServer } from '../../helpers/redis-server.js';
-import { down, elapsed, entry, ready, tiersClosedAfterEach, until } from './fixtures.js';
+import { down, elapsed, entry, ready, redisServerForFile, tiersClosedAfterEach, until } from './fixtures.js';
 
 const TIMEOUT_MS = 100;
 /** "Within about twice the command timeout", with room for a busy 2-core machine. */
@@ -15,24 +14,13 @@ const BOUND_MS = 2 * TIMEOUT_MS + 60;
 /** "At once": well under one command timeout, so no call waited on Redis (the rest is a busy machine's jitter). */
 const AT_ONCE_MS = TIMEOUT_MS / 2;
 
-let server: RedisServer;
-let admin: AdminClient;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = await server.admin();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  if (server.pid() === null) await server.restart();
-  admin = await server.admin();
-  await admin.configSet({ maxmemory: '0' });
-  await admin.flushAll();
+const redis = redisServerForFile(async (r) => {
+  if (r.server.pid() === null) await r.server.restart();
+  r.admin = await r.server.admin();
+  await r.admin.configSet({ maxmemory: '0' });
 });
 
-const tier = tiersClosedAfterEach(() => ({ url: server.url, commandTimeoutMs: TIMEOUT_MS, reconnectMaxDelayMs: 200 }));
+const tier = tiersClosedAfterEach(() => ({ url: redis.server.url, commandTimeoutMs: TIMEOUT_MS, reconnectMaxDelayMs: 200 }));
 
 /** Every call of the tier, as a caller would make them while Redis is unwell. */
 async function everyCall(t: ReturnType<typeof tier>) {
@@ -57,13 +45,13 @@ function expectAllFailedFast(calls: Awaited<ReturnType<typeof everyCall>>, bound
 
 describe('Redis down at start', () => {
   it('answers every call at once as a miss, then comes up when Redis does', async () => {
-    await server.kill();
+    await redis.server.kill();
     const { log, lines } = recordingLogger();
     const t = tier({}, log);
     await down(t);
     expect(t.state().lastError).toMatch(/ECONNREFUSED/);
     expectAllFailedFast(await everyCall(t), AT_ONCE_MS);
-    await server.restart();
+    await redis.server.restart();
     await ready(t);
     expect(await t.store(entry('http://example.test/after'))).toBe(true);
     expect(await t.variants('http://example.test/after')).toHaveLength(1);
@@ -81,7 +69,7 @@ describe('Redis killed mid-run', () => {
     const e = entry('http://example.test/k');
     expect(await a.store(e)).toBe(true);
 
-    await server.kill();
+    await redis.server.kill();
     // The first calls may still be on their way out when the socket closes: bounded all the same.
     expectAllFailedFast(await everyCall(a));
     await down(a);
@@ -90,7 +78,7 @@ describe('Redis killed mid-run', () => {
 
     const notices: PurgeNotice[] = [];
     b.onPurge((n) => void notices.push(n));
-    await server.restart();
+    await redis.server.restart();
     await Promise.all([ready(a), ready(b)]);
     // The data went with the server; writes work again.
     expect(await b.variants(e.url)).toEqual([]);
@@ -117,7 +105,7 @@ describe('Redis killed while a purge waits for acknowledgements', () => {
     });
     const purging = elapsed(() => a.purgeUrl('http://example.test/p'));
     await bHeard;
-    await server.kill();
+    await redis.server.kill();
     const purge = await purging;
     expect(purge.value).toMatchObject({ reachedAll: false, instances: 2, acknowledged: 1 });
     expect(purge.ms).toBeLessThan(1_000);
@@ -130,7 +118,7 @@ describe('slow Redis', () => {
     const t = tier({}, log);
     await ready(t);
     await t.store(entry('http://example.test/s'));
-    const sleeper = await server.admin();
+    const sleeper = await redis.server.admin();
     const sleeping = sleeper.sendCommand(['DEBUG', 'SLEEP', '0.6']);
     await new Promise((r) => setTimeout(r, 10));
     const first = await elapsed(() => t.variants('http://example.test/s'));
@@ -160,17 +148,17 @@ describe('full Redis (maxmemory, noeviction)', () => {
     await ready(t);
     expect(await t.store(entry('http://example.test/f/before'))).toBe(true);
     // Redis is over its limit: every write is refused with OOM.
-    const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
-    await admin.configSet({ maxmemory: String(Math.floor(used / 2)), 'maxmemory-policy': 'noeviction' });
+    const used = Number(/used_memory:(\d+)/.exec(await redis.admin.info('memory'))![1]);
+    await redis.admin.configSet({ maxmemory: String(Math.floor(used / 2)), 'maxmemory-policy': 'noeviction' });
     for (let i = 0; i < 5; i++) {
       const stored = await elapsed(() => t.store(entry(`http://example.test/f/${i}`, { body: Buffer.alloc(64 * 1024, i) })));
       expect(stored.value).toBe(false);
     }
-    expect(await admin.exists(['portico:u:http://example.test/f/0', 'portico:u:http://example.test/f/4'])).toBe(0);
+    expect(await redis.admin.exists(['portico:u:http://example.test/f/0', 'portico:u:http://example.test/f/4'])).toBe(0);
     expect(t.state().status).toBe('up'); // full is not down: reads still work
     expect(await t.variants('http://example.test/f/before')).toHaveLength(1);
     expect(lines.filter((l) => l.msg.includes('is full')).length).toBe(1);
-    await admin.configSet({ maxmemory: '0' });
+    await redis.admin.configSet({ maxmemory: '0' });
     expect(await t.store(entry('http://example.test/f/after'))).toBe(true);
     expect(lines.filter((l) => l.msg.includes('accepts writes again')).length).toBe(1);
   });

@@ -1,27 +1,14 @@
 /** The Redis tier against a real redis-server: sharing, variants, purges across instances, expiry, bad data. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeRecord } from '../../../src/cache/redis/record-codec.js';
 import type { PurgeNotice } from '../../../src/cache/shared-tier.js';
 import { recordingLogger } from '../../balance/logs.js';
-import { startRedisServer, type AdminClient, type RedisServer } from '../../helpers/redis-server.js';
-import { entry, ready, sleep, tiersClosedAfterEach } from './fixtures.js';
+import { entry, ready, redisServerForFile, sleep, tiersClosedAfterEach } from './fixtures.js';
 
-let server: RedisServer;
-let admin: AdminClient;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = await server.admin();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-afterEach(async () => {
-  await admin.flushAll();
-});
+const redis = redisServerForFile();
 
 // A generous command timeout: these tests are about behaviour, not about a busy machine's latency.
-const tier = tiersClosedAfterEach(() => ({ url: server.url, commandTimeoutMs: 2_000 }));
+const tier = tiersClosedAfterEach(() => ({ url: redis.server.url, commandTimeoutMs: 2_000 }));
 
 async function twoInstances(options = {}) {
   const a = tier(options);
@@ -78,7 +65,7 @@ describe('sharing stored responses', () => {
     expect(await a.store(big)).toBe(false);
     expect(await a.store(nearly)).toBe(false);
     expect(await a.store(small)).toBe(true);
-    expect(await admin.exists([`portico:r:${big.key}`, `portico:r:${nearly.key}`, `portico:u:${big.url}`])).toBe(0);
+    expect(await redis.admin.exists([`portico:r:${big.key}`, `portico:r:${nearly.key}`, `portico:u:${big.url}`])).toBe(0);
     expect(await b.variants(big.url)).toEqual([]);
     expect(a.state().skipped).toBe(2);
   });
@@ -99,14 +86,14 @@ describe('expiry in Redis', () => {
     const { a, b } = await twoInstances();
     const e = entry('http://example.test/short', { etag: null, lifetimeMs: 500 });
     expect(await a.store(e)).toBe(true);
-    const ttl = await admin.pTTL(`portico:r:${e.key}`);
+    const ttl = await redis.admin.pTTL(`portico:r:${e.key}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(500);
-    expect(await admin.pTTL(`portico:u:${e.url}`)).toBeLessThanOrEqual(500);
+    expect(await redis.admin.pTTL(`portico:u:${e.url}`)).toBeLessThanOrEqual(500);
     expect(await b.variants(e.url)).toHaveLength(1);
     await sleep(ttl + 30);
     expect(await b.variants(e.url)).toEqual([]);
-    expect(await admin.exists(`portico:u:${e.url}`)).toBe(0);
+    expect(await redis.admin.exists(`portico:u:${e.url}`)).toBe(0);
   });
 
   it('keeps a record for stale-if-error, and a revalidatable one for keepRevalidatableMs, past freshness', async () => {
@@ -115,8 +102,8 @@ describe('expiry in Redis', () => {
     const reval = entry('http://example.test/reval', { lifetimeMs: 10_000 });
     await a.store(sie);
     await a.store(reval);
-    const sieTtl = await admin.pTTL(`portico:r:${sie.key}`);
-    const revalTtl = await admin.pTTL(`portico:r:${reval.key}`);
+    const sieTtl = await redis.admin.pTTL(`portico:r:${sie.key}`);
+    const revalTtl = await redis.admin.pTTL(`portico:r:${reval.key}`);
     expect(sieTtl).toBeGreaterThan(55_000);
     expect(sieTtl).toBeLessThanOrEqual(60_000);
     expect(revalTtl).toBeGreaterThan(125_000);
@@ -133,8 +120,8 @@ describe('expiry in Redis', () => {
     const { a } = await twoInstances({ keepRevalidatableMs: 0 });
     await a.store(entry('http://example.test/x', { language: 'en', lifetimeMs: 100_000, tags: 't' }));
     await a.store(entry('http://example.test/x', { language: 'fr', lifetimeMs: 5_000, tags: 't' }));
-    expect(await admin.pTTL('portico:u:http://example.test/x')).toBeGreaterThan(95_000);
-    expect(await admin.pTTL('portico:t:t')).toBeGreaterThan(95_000);
+    expect(await redis.admin.pTTL('portico:u:http://example.test/x')).toBeGreaterThan(95_000);
+    expect(await redis.admin.pTTL('portico:t:t')).toBeGreaterThan(95_000);
   });
 });
 
@@ -202,10 +189,10 @@ describe('purges reach every instance', () => {
     expect(dropped.a).toEqual([{ kind: 'tag', value: 'even' }]);
     expect(dropped.b).toEqual([{ kind: 'tag', value: 'even' }]);
     expect(await b.variants('http://example.test/t/2')).toEqual([]);
-    expect(await admin.exists('portico:u:http://example.test/t/2')).toBe(0);
+    expect(await redis.admin.exists('portico:u:http://example.test/t/2')).toBe(0);
     expect(await b.variants('http://example.test/t/3')).toHaveLength(1);
     expect((await c.purgeTag('all')).deleted).toBe(600);
-    expect(await admin.exists(['portico:t:even', 'portico:t:all'])).toBe(0);
+    expect(await redis.admin.exists(['portico:t:even', 'portico:t:all'])).toBe(0);
   });
 
   it('says so when an instance does not acknowledge in time', async () => {
@@ -228,19 +215,19 @@ describe('values under our keys that are not records', () => {
     const a = tier({}, log);
     await ready(a);
     const url = 'http://example.test/g';
-    for (const member of [`${url}\n1`, `${url}\n2`, `${url}\n3`]) await admin.sAdd(`portico:u:${url}`, member);
-    await admin.set(`portico:r:${url}\n1`, 'hello, not a record');
-    await admin.set(`portico:r:${url}\n2`, Buffer.from([0x50, 0x54, 0x43, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
-    await admin.lPush(`portico:r:${url}\n3`, 'a list');
+    for (const member of [`${url}\n1`, `${url}\n2`, `${url}\n3`]) await redis.admin.sAdd(`portico:u:${url}`, member);
+    await redis.admin.set(`portico:r:${url}\n1`, 'hello, not a record');
+    await redis.admin.set(`portico:r:${url}\n2`, Buffer.from([0x50, 0x54, 0x43, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
+    await redis.admin.lPush(`portico:r:${url}\n3`, 'a list');
     expect(await a.variants(url)).toEqual([]);
     expect(a.state().garbage).toBe(3);
     await sleep(20); // deletions are sent after the answer
-    expect(await admin.exists([`portico:r:${url}\n1`, `portico:r:${url}\n2`, `portico:r:${url}\n3`])).toBe(0);
+    expect(await redis.admin.exists([`portico:r:${url}\n1`, `portico:r:${url}\n2`, `portico:r:${url}\n3`])).toBe(0);
     expect(await a.variants(url)).toEqual([]);
     expect(a.state().garbage).toBe(3);
     // Another bad record of a kind already logged is counted, not logged again.
-    await admin.sAdd(`portico:u:${url}`, `${url}\n4`);
-    await admin.set(`portico:r:${url}\n4`, 'more garbage');
+    await redis.admin.sAdd(`portico:u:${url}`, `${url}\n4`);
+    await redis.admin.set(`portico:r:${url}\n4`, 'more garbage');
     expect(await a.variants(url)).toEqual([]);
     const logged = lines.filter((l) => l.msg.includes('not a valid record'));
     expect(logged.map((l) => l.kind).sort()).toEqual(['record-length', 'record-magic', 'record-type']);
@@ -250,10 +237,10 @@ describe('values under our keys that are not records', () => {
   it('treats a URL set of the wrong type as a miss, and stores over it', async () => {
     const { a } = await twoInstances();
     const e = entry('http://example.test/wrong');
-    await admin.set(`portico:u:${e.url}`, 'not a set');
+    await redis.admin.set(`portico:u:${e.url}`, 'not a set');
     expect(await a.variants(e.url)).toEqual([]);
-    await admin.set(`portico:u:${e.url}`, 'not a set');
-    await admin.set(`portico:t:x`, 'not a set either');
+    await redis.admin.set(`portico:u:${e.url}`, 'not a set');
+    await redis.admin.set(`portico:t:x`, 'not a set either');
     expect(await a.store(entry(e.url, { tags: 'x' }))).toBe(true);
     expect(await a.variants(e.url)).toHaveLength(1);
   });
@@ -264,12 +251,12 @@ describe('values under our keys that are not records', () => {
     await a.store(e);
     const record = encodeRecord(e);
     const key = `portico:r:${e.key}`;
-    expect((await admin.get(key))!.equals(record)).toBe(true);
-    await admin.setRange(key, record.length - 10, 'X'); // inside the body
+    expect((await redis.admin.get(key))!.equals(record)).toBe(true);
+    await redis.admin.setRange(key, record.length - 10, 'X'); // inside the body
     expect(await b.variants(e.url)).toEqual([]);
     expect(b.state().garbage).toBe(1);
     await sleep(20);
-    expect(await admin.exists(key)).toBe(0);
+    expect(await redis.admin.exists(key)).toBe(0);
   });
 
   it('leaves alone a record written by another format version', async () => {
@@ -277,10 +264,10 @@ describe('values under our keys that are not records', () => {
     const e = entry('http://example.test/v2');
     await a.store(e);
     const key = `portico:r:${e.key}`;
-    await admin.setRange(key, 3, Buffer.from([2]));
+    await redis.admin.setRange(key, 3, Buffer.from([2]));
     expect(await b.variants(e.url)).toEqual([]);
     expect(b.state().garbage).toBe(0);
-    expect(await admin.exists(key)).toBe(1);
+    expect(await redis.admin.exists(key)).toBe(1);
   });
 
   it('treats a record stored under the wrong key as garbage', async () => {
@@ -288,7 +275,7 @@ describe('values under our keys that are not records', () => {
     const e = entry('http://example.test/right');
     const other = entry('http://example.test/wrong-one');
     await a.store(e);
-    await admin.set(`portico:r:${e.key}`, encodeRecord(other));
+    await redis.admin.set(`portico:r:${e.key}`, encodeRecord(other));
     expect(await b.variants(e.url)).toEqual([]);
     expect(b.state().garbage).toBe(1);
   });
