@@ -3,16 +3,14 @@
  * by URL prefix lists what is stored with its hits, and Purge — with admin.token on a loopback listener,
  * through the token box — removes the entry from the cache and from the list. It also fits a phone.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { api } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`cache dashboard test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 let browser: Browser;
@@ -31,10 +29,7 @@ describe.skipIf(!hasChromium)('dashboard: cache entries', () => {
       admin: { listen: '127.0.0.1:0', token: 'cache-token' },
     });
     for (const path of ['/static/app.js', '/static/app.js', '/static/app.js', '/static/site.css', '/index.html']) await request(`${p.reverseUrl}${path}`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 30_000);
 
   afterAll(async () => {

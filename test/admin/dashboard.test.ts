@@ -4,17 +4,16 @@
  * health check fails, and the cache hit ratio; it also fits a phone screen. With PORTICO_SCREENSHOT=1
  * it writes docs/dashboard.png (and docs/dashboard-phone.png) for the README.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, viaProxy, waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { api, exposedAdmin } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 const screenshots = process.env.PORTICO_SCREENSHOT === '1';
 if (!hasChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
@@ -80,10 +79,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
       admin: { listen: '127.0.0.1:0' },
     });
     traffic = keepTrafficFlowing(p.reverseUrl, p.forwardUrl!);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
+    browser = await launchChromium();
   }, 30_000);
 
   afterAll(async () => {

@@ -3,8 +3,8 @@
  * HTTP page and an HTTPS page (CONNECT, self-signed certificate accepted) through the forward proxy,
  * sees the block page for a blocked site, and the origins see the requests come through the proxy.
  */
-import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -12,8 +12,6 @@ import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { startHttpsOrigin, type HttpsOrigin } from './helpers.js';
 import { recordingLogger, type LogLine } from '../balance/logs.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 let origin: Origin;
@@ -42,23 +40,8 @@ describe.skipIf(!hasChromium)('headless Chromium through the forward proxy', () 
       },
       log,
     );
-    const { chromium } = await import('playwright-core');
     const port = new URL(portico.forwardUrl!).port;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        `--proxy-server=http://127.0.0.1:${port}`,
-        '--proxy-bypass-list=<-loopback>',
-        '--ignore-certificate-errors',
-      ],
-    });
+    browser = await launchChromium([`--proxy-server=http://127.0.0.1:${port}`, '--proxy-bypass-list=<-loopback>', '--ignore-certificate-errors']);
   }, 60_000);
 
   afterAll(async () => {

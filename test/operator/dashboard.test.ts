@@ -4,8 +4,8 @@
  * taken out says why; the idle chart's axis counts whole requests; the blocked-requests table fits a
  * phone; /api/config shows sizes and durations as written; a blocked HTTPS site can be looked up.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingLogger } from '../balance/logs.js';
 import { connectThrough } from '../forward/helpers.js';
@@ -15,8 +15,6 @@ import { deadAddress } from '../helpers/origin.js';
 import { startPortico } from '../helpers/portico.js';
 import { api } from '../admin/helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`operator dashboard tests skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 const cleanup = cleanupAfterEach();
@@ -24,10 +22,7 @@ let browser: Browser;
 
 describe.skipIf(!hasChromium)('dashboard', () => {
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 30_000);
   afterAll(async () => {
     await browser?.close();

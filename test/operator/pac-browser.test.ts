@@ -3,17 +3,15 @@
  * (127.0.0.1, localhost) through the PAC file, whatever it says, so a PAC test must use a name that
  * is not loopback — such as the machine's own host name, which resolves to this machine.
  */
-import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingLogger, type LogLine } from '../balance/logs.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 const name = hostname();
 const resolvesLocally = await lookup(name).then(
   (a) => a.address.startsWith('127.'),
@@ -33,10 +31,7 @@ describe.skipIf(!hasChromium || !resolvesLocally)('Chromium with the PAC file', 
     const recording = recordingLogger();
     lines = recording.lines;
     portico = await startPortico({ forward: { listen: '127.0.0.1:0', upstream_proxy: 'direct' } }, recording.log);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--proxy-pac-url=${portico.forwardUrl}/proxy.pac`],
-    });
+    browser = await launchChromium([`--proxy-pac-url=${portico.forwardUrl}/proxy.pac`]);
   }, 60_000);
 
   afterAll(async () => {

@@ -6,16 +6,14 @@
  * dashboard shows the split of requests by protocol.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startPortico, type RunningPortico } from '../helpers/portico.js';
 import { selfSignedCert } from '../helpers/tls.js';
 import { recordingLogger, type LogLine } from '../balance/logs.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 let origin: Origin;
@@ -58,21 +56,7 @@ describe.skipIf(!hasChromium)('headless Chromium over HTTP/2 at the reverse TLS 
     const spki = createHash('sha256')
       .update(new X509Certificate(tls.cert).publicKey.export({ type: 'spki', format: 'der' }))
       .digest('base64');
-    const { chromium } = await import('playwright-core');
-    // Playwright gives the browser a fresh profile (user data dir) of its own.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`]);
   }, 60_000);
 
   afterAll(async () => {
