@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import selfsigned from 'selfsigned';
+import { spawnPortico } from './spawn-portico.mjs';
 
 const [requests = 100_000, rounds = 3] = process.argv.slice(2).map(Number);
 const dir = mkdtempSync(path.join(tmpdir(), 'portico-h2api-'));
@@ -42,7 +43,6 @@ const server = http.createServer((req, res) => res.writeHead(200, { 'content-typ
 server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
 `;
 writeFileSync(path.join(dir, 'origin.mjs'), ORIGIN);
-const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const origin = spawn(process.execPath, [path.join(dir, 'origin.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const originPort = await new Promise((resolve) => origin.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
 
@@ -58,17 +58,7 @@ pools:
     servers: [{ url: http://127.0.0.1:${originPort} }]
 log: { level: info, stats_interval: 0 }
 `);
-  // --workers 1 without the supervisor would need a flag; the worker is the process that serves.
-  const child = spawn(process.execPath, [path.join(repo, 'dist', 'cli.js'), '--config', conf], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let buffer = '';
-  const port = await new Promise((resolve) => {
-    child.stdout.on('data', (d) => {
-      buffer += d;
-      const m = /"listener":"reverseTls","address":"[^"]*:(\d+)"/.exec(buffer);
-      if (m) resolve(Number(m[1]));
-    });
-  });
-  child.stdout.resume();
+  const { child, port } = await spawnPortico(conf);
   return { child, port };
 }
 

@@ -6,7 +6,6 @@
 // streamed miss: Portico sends against the client's windows), next to HTTPS/1.1 through the same
 // relay. dist/ must be built.
 //   node bench/h2/windows.mjs [MiB=32] [delayMs=10]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -15,11 +14,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import selfsigned from 'selfsigned';
+import { spawnPortico } from './spawn-portico.mjs';
 
 const [mib = 32, delay = 10] = process.argv.slice(2).map(Number);
 const SIZE = mib * 1024 * 1024;
 const chunk = Buffer.alloc(64 * 1024, 'x');
-const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const dir = mkdtempSync(path.join(tmpdir(), 'portico-h2win-'));
 const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec' });
 writeFileSync(path.join(dir, 'cert.pem'), pems.cert);
@@ -70,15 +69,7 @@ pools:
 limits: { max_body_size: 1gb }
 log: { level: info, stats_interval: 0 }
 `);
-  const child = spawn(process.execPath, [path.join(repo, 'dist', 'cli.js'), '--config', conf], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let buffer = '';
-  const port = await new Promise((resolve) => {
-    child.stdout.on('data', (d) => {
-      buffer += d;
-      const m = /"listener":"reverseTls","address":"[^"]*:(\d+)"/.exec(buffer);
-      if (m) resolve(Number(m[1]));
-    });
-  });
+  const { child, port } = await spawnPortico(conf);
   const relay = await delayRelay(port);
   return {
     port: relay.address().port,

@@ -3,7 +3,7 @@
 // per-request log (--log-file: start µs, status, duration µs).
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { runProcess } from './procs.mjs';
+import { childCpuFromTimes, runProcess } from './procs.mjs';
 
 let runs = 0;
 
@@ -47,7 +47,7 @@ export async function runH2load(h2loadBin, { tmp, port, path: requestPath, secon
       p50: percentile(durations, 0.5),
       p99: percentile(durations, 0.99),
       protocol,
-      clientCpu: childTimes(r.stderr),
+      clientCpu: childCpuFromTimes(r.stderr),
     },
   };
 }
@@ -75,13 +75,3 @@ function percentile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-function childTimes(stderr) {
-  const last = stderr.trim().split('\n').filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim())).at(-1);
-  if (!last) return null;
-  let total = 0;
-  for (const part of last.trim().split(' ')) {
-    const m = /^(\d+)m([\d.]+)s$/.exec(part);
-    total += Number(m[1]) * 60 + Number(m[2]);
-  }
-  return total;
-}

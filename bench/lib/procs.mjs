@@ -291,3 +291,15 @@ export function foreignCpuSeconds(before, after, ourGroups) {
   }
   return ticks / CLK_TCK;
 }
+
+/** The children line of bash's `times` in a load generator's stderr: "0m1.234s 0m0.567s" → 1.801 seconds. */
+export function childCpuFromTimes(stderr) {
+  const last = stderr.trim().split('\n').filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim())).at(-1);
+  if (!last) return null;
+  let total = 0;
+  for (const part of last.trim().split(' ')) {
+    const m = /^(\d+)m([\d.]+)s$/.exec(part);
+    total += Number(m[1]) * 60 + Number(m[2]);
+  }
+  return total;
+}

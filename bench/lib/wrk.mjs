@@ -2,7 +2,7 @@
 // a machine-readable summary from done().
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { runProcess } from './procs.mjs';
+import { childCpuFromTimes, runProcess } from './procs.mjs';
 
 const luaString = (s) => `"${String(s).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
@@ -60,19 +60,7 @@ export async function runWrk(wrkBin, { port, script, seconds, connections = 50, 
   const result = JSON.parse(line.slice('BENCH_JSON '.length));
   result.seconds = result.duration_us / 1e6;
   result.rps = result.requests / result.seconds;
-  result.clientCpu = childTimes(r.stderr);
+  result.clientCpu = childCpuFromTimes(r.stderr);
   return { ok: true, result, raw, command: `wrk ${args.join(' ')}` };
 }
 
-/** The children line of bash's `times`: "0m1.234s 0m0.567s" → 1.801 seconds. */
-function childTimes(stderr) {
-  const lines = stderr.trim().split('\n').filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l.trim()));
-  const last = lines.at(-1);
-  if (!last) return null;
-  let total = 0;
-  for (const part of last.trim().split(' ')) {
-    const m = /^(\d+)m([\d.]+)s$/.exec(part);
-    total += Number(m[1]) * 60 + Number(m[2]);
-  }
-  return total;
-}
