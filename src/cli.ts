@@ -6,20 +6,14 @@
 import './v8-flags.js'; // first: V8 settings apply to everything loaded after
 import { fileURLToPath } from 'node:url';
 import { VERSION } from './admin/version.js';
-import { ConfigError } from './config/errors.js';
 import { loadCheckedConfig, parseCliArgs, USAGE, type CliArgs } from './config/flags.js';
 import type { Config } from './config/schema.js';
-import { createLogger, ignoreBrokenOutput, type Logger } from './core/log.js';
-import { listenerSpecs } from './listeners.js';
-import { attachAccessLog, createAccessLog } from './observe/access-log.js';
-import { requestsInFlight } from './pipeline/session.js';
-import { Portico } from './server.js';
+import { createLogger, ignoreBrokenOutput } from './core/log.js';
+import { listenerSpecs } from './listener-specs.js';
 import { startupBanner } from './startup-banner.js';
+import { reportStartupError } from './startup-error.js';
+import { isWorkerProcess } from './workers/messages.js';
 import { runSupervisor, workerCount } from './workers/supervisor.js';
-import { configForWorker, isWorkerProcess, startOrder, WorkerLink, type StartOrder } from './workers/worker.js';
-
-/** Exit status of a process that stopped on a fatal error (EX_SOFTWARE). */
-const FATAL_EXIT = 70;
 
 // A closed terminal (EIO) or a reader that went away (EPIPE) must never kill the proxy.
 ignoreBrokenOutput(process.stdout);
@@ -40,15 +34,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`portico ${VERSION}\n`);
     return 0;
   }
-  if (isWorkerProcess()) {
-    // A worker serves the config its supervisor checked (the file may have changed since), once told
-    // to: until then it is the supervisor's spare, loaded and waiting. A terminal's SIGHUP (closed) and
-    // SIGINT (Ctrl-C) reach the whole process group: the supervisor decides what they mean.
-    process.on('SIGHUP', () => undefined);
-    process.on('SIGINT', () => undefined);
-    const order = await startOrder();
-    return order === null ? 0 : serve(args, order.config, order);
-  }
+  // The proxy's code is loaded by the processes that serve, never by the supervisor.
+  if (isWorkerProcess()) return (await import('./serving.js')).serveAsWorker(args);
   let config: Config;
   try {
     let warnings: readonly string[];
@@ -63,7 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (!args.noSupervise) return supervise(args, config, argv);
-  return serve(args, config, null);
+  return (await import('./serving.js')).serve(args, config, null);
 }
 
 /** This process supervises: it binds the listeners and runs the workers. */
@@ -89,113 +76,6 @@ async function supervise(args: CliArgs, config: Config, argv: readonly string[])
   } catch (err) {
     return reportStartupError(err, args.configPath);
   }
-}
-
-/** This process serves: alone (--no-supervise), or as one of the supervisor's workers. */
-async function serve(args: CliArgs, config: Config, worker: Pick<StartOrder, 'role' | 'sockets'> | null): Promise<number> {
-  const role = worker?.role ?? null;
-  const log = role === null ? createLogger(config.log.level) : createLogger(config.log.level).child({ worker: role.slot });
-  const access = createAccessLog({ ...config.log.access, anonymize: config.log.anonymize }, log);
-  if (access) attachAccessLog(log, access);
-  const share = (c: Config) => (role === null ? c : configForWorker(c, role));
-  const link = role === null ? undefined : new WorkerLink();
-  reportFatalErrors(log);
-  // The file as last read for a reload, whole: what workers started after a successful reload serve.
-  let reread = config;
-  let portico: Portico;
-  try {
-    portico = await Portico.start(share(config), {
-      log,
-      // A reload runs every check a start does (files, patterns, pool names), with the file named.
-      loadConfig: args.configPath ? () => share((reread = loadCheckedConfig(args).config)) : undefined,
-      onReloaded: link && (() => link.serving(reread)),
-      peers: link,
-      shared: worker?.sockets,
-    });
-  } catch (err) {
-    access?.close();
-    return reportStartupError(err, args.configPath);
-  }
-  link?.attach(portico);
-  // Under the supervisor, the supervisor prints the start-up block (with its own pid: the one to signal).
-  if (config.log.level !== 'silent' && role === null) {
-    const banner = startupBanner({ version: VERSION, config, source: args.configPath, addresses: portico.addresses(), pid: process.pid });
-    process.stderr.write(`${banner.join('\n')}\n`);
-  }
-  // logrotate's postrotate convention (as nginx): reopen the access-log file.
-  process.on('SIGUSR1', () => {
-    access?.reopen();
-    log.info({ file: config.log.access.file }, 'SIGUSR1: access log reopened');
-  });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    const drainMs = portico.config.shutdown.drain_timeout;
-    log.info(
-      { signal, drainMs },
-      signal === 'SIGHUP' ? 'SIGHUP without --config (terminal closed?): shutting down, letting in-flight requests finish' : 'shutting down: letting in-flight requests finish',
-    );
-    portico.close(drainMs).then(
-      () => {
-        log.info('stopped');
-        access?.close();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  if (role !== null) {
-    // A worker takes its reloads from the supervisor (over IPC); a terminal's SIGHUP is the supervisor's (see main).
-    // A worker whose supervisor is gone gets no more connections: it finishes what it has and leaves.
-    process.on('disconnect', () => stop('supervisor gone'));
-  } else if (!args.configPath) {
-    process.on('SIGHUP', () => stop('SIGHUP'));
-  } else {
-    process.on('SIGHUP', () => {
-      try {
-        portico.reload();
-      } catch (err) {
-        log.error({ problems: err instanceof ConfigError ? err.problems : [(err as Error).message] }, 'reload rejected; the previous config keeps running');
-      }
-    });
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  return -1; // keep running
-}
-
-/**
- * A fatal error is a bug, and must not pass silently: it is logged with the requests in flight (the
- * one that caused it is usually the newest), and the process exits for its supervisor to replace it.
- */
-function reportFatalErrors(log: Logger): void {
-  const fatal = (err: unknown, origin: string) => {
-    try {
-      log.fatal({ err, origin, inFlight: requestsInFlight(10) }, 'fatal error: this process stops (its supervisor starts a new one)');
-      log.flush();
-    } finally {
-      process.exit(FATAL_EXIT);
-    }
-  };
-  process.on('uncaughtException', fatal);
-  process.on('unhandledRejection', (reason) => fatal(reason, 'unhandledRejection'));
-}
-
-/** Prints a start-up error: a config problem names its file (when it has none yet), anything else its stack. */
-function reportStartupError(err: unknown, source?: string): number {
-  if (err instanceof ConfigError) {
-    for (const line of err.problems) {
-      const named = source === undefined || line.startsWith(`${source}: `) || line.startsWith('--') ? line : `${source}: ${line}`;
-      process.stderr.write(`portico: ${named}\n`);
-    }
-    return 2;
-  }
-  process.stderr.write(`portico: ${(err as Error)?.stack ?? String(err)}\n`);
-  return 1;
 }
 
 const code = await main(process.argv.slice(2));

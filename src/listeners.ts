@@ -9,73 +9,20 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer } from 'node:http2';
-import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TunnelKind, TrafficStats } from './admin/traffic-stats.js';
 import { ConfigError } from './config/errors.js';
 import type { Config, LimitsConfig } from './config/schema.js';
-import { formatAddress, type ListenAddress } from './config/units.js';
 import { ProxyError } from './core/errors.js';
 import type { Logger } from './core/log.js';
+import { listenerSpecs, listenOn, type ListenerName, type ListeningAddresses, type SharedSockets } from './listener-specs.js';
 import { errorPage } from './pipeline/pages.js';
 import { acceptPriorKnowledge } from './reverse/h2c-preface.js';
 import { closeAllHttp1, createH2cServer, createReverseTlsServer, http2LimitsOf, Http2Sessions } from './reverse/http2-listener.js';
 import { writePageToSocket } from './pipeline/session.js';
 import { unreadableRequestError } from './pipeline/admission.js';
 import type { Runtime } from './runtime.js';
-
-export type ListenerName = 'forward' | 'reverse' | 'reverseTls' | 'admin';
-
-export type ListeningAddresses = Partial<Record<ListenerName, string>>;
-
-/** Under the supervisor: the listening sockets it bound, by listener (Node TCP handles). */
-export type SharedSockets = Partial<Record<ListenerName, object>>;
-
-/** One listener a config asks for: its name, address, and the config key that set it (for errors). */
-export interface ListenerSpec {
-  readonly name: ListenerName;
-  readonly address: ListenAddress;
-  readonly key: string;
-}
-
-/** The listeners `config` asks for, in a fixed order. */
-export function listenerSpecs(config: Config): ListenerSpec[] {
-  const specs: ListenerSpec[] = [];
-  if (config.forward) specs.push({ name: 'forward', address: config.forward.listen, key: 'forward.listen' });
-  const reverse = config.reverse;
-  if (reverse?.listen) specs.push({ name: 'reverse', address: reverse.listen, key: 'reverse.listen' });
-  if (reverse?.tls_listen && reverse.tls) specs.push({ name: 'reverseTls', address: reverse.tls_listen, key: 'reverse.tls_listen' });
-  if (config.admin) specs.push({ name: 'admin', address: config.admin.listen, key: 'admin.listen' });
-  return specs;
-}
-
-/**
- * Binds `server` to the spec's address — or listens on `handle`, a socket the supervisor bound for it
- * (src/workers/shared-listener.ts); rejects with a ConfigError that says why it cannot.
- */
-export function listenOn(server: NetServer, spec: ListenerSpec, handle?: object): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'is already in use'
-          : err.code === 'EACCES'
-            ? 'needs more privileges (ports below 1024 need root or CAP_NET_BIND_SERVICE)'
-            : err.code === 'EADDRNOTAVAIL'
-              ? 'is not an address of this machine'
-              : `cannot be listened on (${err.code ?? err.message})`;
-      reject(new ConfigError([`${spec.key}: address ${formatAddress(spec.address)} ${why}`]));
-    };
-    server.once('error', onError);
-    const listening = () => {
-      server.off('error', onError);
-      const bound = server.address() as AddressInfo | null;
-      resolve(formatAddress(bound ? { host: bound.address, port: bound.port } : spec.address));
-    };
-    if (handle === undefined) server.listen(spec.address.port, spec.address.host, listening);
-    else server.listen(handle, listening);
-  });
-}
 
 /** What the listeners need of the process they serve. */
 export interface ListenerHost {

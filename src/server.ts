@@ -17,7 +17,8 @@ import { isLoopbackHost } from './config/fields.js';
 import type { Config } from './config/schema.js';
 import { RecentBlocks } from './forward/recent-blocks.js';
 import type { Logger } from './core/log.js';
-import { Listeners, listenerSpecs, tlsOptions, type ListenerHost, type ListeningAddresses, type SharedSockets } from './listeners.js';
+import { listenerSpecs, type ListeningAddresses, type SharedSockets } from './listener-specs.js';
+import { Listeners, tlsOptions, type ListenerHost } from './listeners.js';
 import type { OwnListener } from './forward/destination-guard.js';
 import { parseListenAddress } from './config/units.js';
 import { buildRuntime, doorCacheSettings, startRuntime, stopRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
@@ -75,19 +76,13 @@ export class Portico implements AdminTarget, ListenerHost {
   /** Where the forward proxy must never connect: asked at each check, so it sees the bound ports. */
   private readonly ownListeners = (): readonly OwnListener[] => this.bound;
 
-  private constructor(config: Config, options: PorticoOptions) {
+  private constructor(config: Config, options: PorticoOptions, cache: DoorCaches | null) {
     this.log = options.log;
     this.now = options.now;
     this.loadConfig = options.loadConfig;
     this.peers = options.peers;
     this.onReloaded = options.onReloaded;
-    this.cache = config.cache.enabled
-      ? DoorCaches.create({ reverse: config.reverse !== undefined, forward: config.forward !== undefined }, doorCacheSettings(config.cache), {
-          log: options.log,
-          now: options.now,
-          onInvalidate: options.peers?.announceInvalidation,
-        })
-      : null;
+    this.cache = cache;
     this.current = buildRuntime(config, this.runtimeDeps());
     this.listeners = new Listeners(this, options.log);
     this.summary = new StatsSummary(this, options.log);
@@ -124,7 +119,14 @@ export class Portico implements AdminTarget, ListenerHost {
 
   /** Builds the runtime, opens every listener, starts health checks. Rejects with ConfigError on bind problems. */
   static async start(config: Config, options: PorticoOptions): Promise<Portico> {
-    const portico = new Portico(config, options);
+    const cache = config.cache.enabled
+      ? await DoorCaches.create({ reverse: config.reverse !== undefined, forward: config.forward !== undefined }, doorCacheSettings(config.cache), {
+          log: options.log,
+          now: options.now,
+          onInvalidate: options.peers?.announceInvalidation,
+        })
+      : null;
+    const portico = new Portico(config, options, cache);
     try {
       const admin = config.admin
         ? new AdminHandler(portico, { exposed: !isLoopbackHost(config.admin.listen.host), log: options.log, version: VERSION, peers: options.peers }).handle

@@ -12,7 +12,6 @@ import { HttpCache, type CacheSettings } from './engine.js';
 import { entryDetails, listEntries, type CacheDoor, type DoorTier, type EntryDetail, type EntryListQuery, type EntryPage } from './entry-listing.js';
 import { LocalTier } from './local-tier.js';
 import { MemoryStore } from './memory-store.js';
-import { RedisTier } from './redis/redis-tier.js';
 import type { SharedTier, SharedTierState } from './shared-tier.js';
 import type { CacheStore } from './store.js';
 import type { CacheStats } from './types.js';
@@ -45,6 +44,18 @@ export interface DoorCacheOptions {
   readonly onInvalidate?: (url: string) => void;
 }
 
+let redisTierModule: Promise<typeof import('./redis/redis-tier.js')> | undefined;
+
+/**
+ * The Redis tier's code, with node-redis: loaded once, and only by a process whose config has a
+ * `cache.redis` (about 15 MB of RSS otherwise). A spare calls it while it waits (src/serving.ts), so
+ * that taking a worker's place does not wait for the load (about 0.2 s).
+ */
+export async function loadRedisTier(): Promise<typeof import('./redis/redis-tier.js').RedisTier> {
+  redisTierModule ??= import('./redis/redis-tier.js');
+  return (await redisTierModule).RedisTier;
+}
+
 /** Bytes allowed for an entry's headers and bookkeeping on top of the body limit. */
 const ENTRY_HEADER_ALLOWANCE = 64 * 1024;
 
@@ -58,8 +69,12 @@ export class DoorCaches {
     private readonly now: () => number,
   ) {}
 
-  /** The caches of the doors that run. */
-  static create(doors: { readonly reverse: boolean; readonly forward: boolean }, settings: DoorCacheSettings, options: DoorCacheOptions): DoorCaches {
+  /**
+   * The caches of the doors that run. The Redis tier's code (and node-redis) is loaded only when the
+   * settings ask for it.
+   */
+  static async create(doors: { readonly reverse: boolean; readonly forward: boolean }, settings: DoorCacheSettings, options: DoorCacheOptions): Promise<DoorCaches> {
+    const RedisTier = settings.redis === undefined ? null : await loadRedisTier();
     const share = Math.max(1, Math.floor(settings.maxBytes / Math.max(1, Number(doors.reverse) + Number(doors.forward))));
     const tiers: DoorTier[] = [];
     const sharedTiers: SharedTier[] = [];
@@ -69,7 +84,7 @@ export class DoorCaches {
         settings.store === 'disk' && settings.dir !== undefined ? new DiskStore(join(settings.dir, door), storeOptions) : new MemoryStore(storeOptions);
       const redis = settings.redis;
       const shared =
-        redis === undefined
+        redis === undefined || RedisTier === null
           ? null
           : new RedisTier({
               url: redis.url,

@@ -1,6 +1,6 @@
 /** The `cache` section of the config schema: the tiers, the shared tier on Redis, and operators' rules. */
 import { z } from 'zod';
-import { redisUrlProblem } from '../cache/redis/redis-link.js';
+import { redisUrlProblem } from '../cache/redis/redis-url.js';
 import { bool, duration, msg, oneOrMany, positiveInt, size, text } from './fields.js';
 
 const redisUrl = z

@@ -4,7 +4,7 @@ import { BALANCE_ALGORITHMS } from '../balance/types.js';
 import type { ZodType } from 'zod';
 import { LOG_LEVELS } from '../core/log.js';
 import { assertStartable, checkConfig } from './check.js';
-import { redisUrlProblem } from '../cache/redis/redis-link.js';
+import { redisUrlProblem } from '../cache/redis/redis-url.js';
 import { ConfigError } from './errors.js';
 import { mergeConfig, readConfigFile, validateConfig } from './load.js';
 import { isLoopbackHost } from './fields.js';

@@ -3,7 +3,7 @@
  * `portico` as its first field, so that Node's own internal messages are never taken for ours.
  */
 import type { AdminCommand } from '../admin/admin-commands.js';
-import type { ListenerName, ListeningAddresses } from '../listeners.js';
+import type { ListenerName, ListeningAddresses } from '../listener-specs.js';
 
 /**
  * The supervisor → a worker process: serve, as worker `slot` of `count`, with `config` (validated by
@@ -76,3 +76,14 @@ export function isPorticoMessage<T extends { portico: string }>(message: unknown
 
 /** Set (to "1") in the environment of the processes the supervisor starts. */
 export const WORKER_ENV = 'PORTICO_WORKER';
+
+/**
+ * Set (to "redis") in the environment of a worker process when the config the workers serve has a
+ * Redis tier: a spare loads its code while it waits (a spare is told its config only when it starts).
+ */
+export const PRELOAD_ENV = 'PORTICO_WORKER_PRELOAD';
+
+/** True in a process the supervisor started: it serves once it is told which worker it is. */
+export function isWorkerProcess(): boolean {
+  return process.send !== undefined && process.env[WORKER_ENV] === '1';
+}

@@ -15,7 +15,7 @@
 import * as net from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import { formatAddress } from '../config/units.js';
-import { listenOn, type ListenerSpec } from '../listeners.js';
+import { listenOn, type ListenerSpec } from '../listener-specs.js';
 
 /** A bound TCP handle, as Node's IPC passes it ("net.Native"). */
 export interface SharedHandle {

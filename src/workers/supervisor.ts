@@ -20,8 +20,8 @@ import { availableParallelism } from 'node:os';
 import type { AdminCommand } from '../admin/admin-commands.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
-import type { ListenerName, ListenerSpec, ListeningAddresses } from '../listeners.js';
-import { isPorticoMessage, WORKER_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import type { ListenerName, ListenerSpec, ListeningAddresses } from '../listener-specs.js';
+import { isPorticoMessage, PRELOAD_ENV, WORKER_ENV, type Answer, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { bindShared, type SharedHandle } from './shared-listener.js';
 
 /** How many workers `workers: N | "auto"` means: "auto" is one per CPU core. */
@@ -110,7 +110,7 @@ class Supervisor {
   /** A SIGHUP that came while a worker was starting: asked again once every worker serves. */
   private reloadWanted = false;
   /** The config workers serve: replacements start with it. */
-  private servedConfig: unknown;
+  private servedConfig: Config;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -156,7 +156,9 @@ class Supervisor {
 
   /** A new worker process: it loads Portico, then waits for its Start (see assign). */
   private startProcess(): ChildProcess {
-    const child = fork(this.options.script, this.options.args as string[], { env: { ...process.env, [WORKER_ENV]: '1' }, stdio: 'inherit' });
+    const preload = this.servedConfig.cache.enabled && this.servedConfig.cache.redis !== undefined ? 'redis' : '';
+    const env = { ...process.env, [WORKER_ENV]: '1', [PRELOAD_ENV]: preload };
+    const child = fork(this.options.script, this.options.args as string[], { env, stdio: 'inherit' });
     child.on('message', (message: unknown) => this.onMessage(child, message));
     // The IPC channel of a worker that was killed fails; its 'exit' follows and takes care of it.
     child.on('error', (err) => this.options.log.debug({ pid: child.pid, err }, 'worker channel error'));
@@ -203,7 +205,8 @@ class Supervisor {
         this.keepSpare();
         return;
       case 'serving':
-        this.servedConfig = message.config;
+        // A worker's Serving message carries the config it checked and serves (messages.ts).
+        this.servedConfig = message.config as Config;
         return;
       case 'ask':
         this.ask(worker, message.id, message.command);

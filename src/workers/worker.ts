@@ -13,8 +13,8 @@ import type { AdminTarget } from '../admin/sources.js';
 import { VERSION } from '../admin/version.js';
 import type { Config } from '../config/schema.js';
 import { parseListenAddress } from '../config/units.js';
-import type { ListenerName, ListeningAddresses, SharedSockets } from '../listeners.js';
-import { isPorticoMessage, WORKER_ENV, type Ask, type PrimaryMessage, type Start, type WorkerMessage } from './messages.js';
+import type { ListenerName, ListeningAddresses, SharedSockets } from '../listener-specs.js';
+import { isPorticoMessage, type Ask, type PrimaryMessage, type Start, type WorkerMessage } from './messages.js';
 
 export interface WorkerRole {
   /** 1 … count; a worker started again in place of a dead one keeps the number. */
@@ -22,11 +22,6 @@ export interface WorkerRole {
   readonly count: number;
   /** What the supervisor bound, by listener name. */
   readonly addresses: ListeningAddresses;
-}
-
-/** True in a process the supervisor started: it serves once it is told which worker it is. */
-export function isWorkerProcess(): boolean {
-  return process.send !== undefined && process.env[WORKER_ENV] === '1';
 }
 
 /** What a worker process is told to serve (see messages.ts, Start and Listen). */

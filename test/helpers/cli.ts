@@ -14,9 +14,18 @@ export interface RunningCli {
   readonly stop: () => Promise<void>;
 }
 
+/** How node runs the CLI: flags before the script, and environment variables added to this one's. */
+export interface NodeOptions {
+  readonly execArgv?: readonly string[];
+  readonly env?: Record<string, string>;
+}
+
 /** Starts the CLI with `args` and waits until each of `listeners` (e.g. "reverse", "admin") listens. */
-export async function startCli(args: readonly string[], listeners: readonly string[]): Promise<RunningCli> {
-  const child = spawn(process.execPath, ['dist/cli.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startCli(args: readonly string[], listeners: readonly string[], node: NodeOptions = {}): Promise<RunningCli> {
+  const child = spawn(process.execPath, [...(node.execArgv ?? []), 'dist/cli.js', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: node.env ? { ...process.env, ...node.env } : process.env,
+  });
   const lines: Record<string, any>[] = [];
   let buffer = '';
   child.stdout!.on('data', (chunk: Buffer) => {

@@ -17,6 +17,7 @@
  */
 import { createClient, ErrorReply, RESP_TYPES, TimeoutError, TimeoutReadError, type RedisArgument } from '@redis/client';
 import type { Logger } from '../../core/log.js';
+import { redactUrl } from './redis-url.js';
 import { ALL_SCRIPTS, type Script } from './scripts.js';
 
 export type LinkStatus = 'connecting' | 'up' | 'down';
@@ -282,36 +283,6 @@ export class NotUpError extends Error {
 
 export function isOutOfMemory(err: unknown): boolean {
   return err instanceof ErrorReply && err.message.startsWith('OOM');
-}
-
-/**
- * Why `url` cannot be a Redis tier's URL, or null when it can: redis:// or rediss://, a host, a port
- * in range, and an optional database number (`/2`). For the config schema, so that a mistake is a
- * config error naming the key rather than a failure at start.
- */
-export function redisUrlProblem(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'expected a URL like redis://host:6379 or rediss://user:password@host:6380/0';
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') return `expected redis:// or rediss://, got ${u.protocol}//`;
-  if (u.hostname === '') return 'expected a host name or address';
-  if (!/^(\/(\d+)?)?$/.test(u.pathname)) return `expected a database number after the host (/0), got ${u.pathname}`;
-  if (u.search !== '' || u.hash !== '') return 'expected no query or fragment';
-  return null;
-}
-
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://(unparsable URL)';
-  }
 }
 
 function describe(err: unknown): string {

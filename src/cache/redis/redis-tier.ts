@@ -7,7 +7,6 @@
  * about one command timeout (at once while the tier is known to be down).
  *
  *   const tier = new RedisTier({ url, keyPrefix: 'portico:reverse:', maxObjectBytes, log });
- *   redisUrlProblem(url)                  → why a URL is refused, or null (for the config schema)
  *   tier.state()                          → status 'connecting' | 'up' | 'down', since, lastError, bus, counters
  *   tier.onStateChange(listener)          → every change of status or bus; returns a remover
  *   await tier.variants(url)              → StoredResponse[] (verified; [] on miss, down, timeout, garbage)
@@ -64,11 +63,10 @@ import { DEFAULT_KEEP_REVALIDATABLE_MS, redisTtlMs } from './expiry.js';
 import { decodeRecord, encodeRecord, type DecodeFailure } from './record-codec.js';
 import { RedisFills } from './redis-fills.js';
 import { RedisKeys } from './redis-keys.js';
-import { isOutOfMemory, RedisLink, redisUrlProblem, type Reply } from './redis-link.js';
+import { isOutOfMemory, RedisLink, type Reply } from './redis-link.js';
 import { RedisPurges } from './redis-purges.js';
+import { redisUrlProblem } from './redis-url.js';
 import { DELETE_VARIANT, READ_VARIANTS, STORE } from './scripts.js';
-
-export { redisUrlProblem };
 
 export interface RedisTierOptions {
   /** redis://[user:pass@]HOST:PORT[/DB] or rediss:// (TLS). */

@@ -1,6 +1,7 @@
 /** Which URLs a Redis tier accepts (for the config schema), and that a refused one never reaches a connection. */
 import { describe, expect, it } from 'vitest';
-import { RedisTier, redisUrlProblem } from '../../../src/cache/redis/redis-tier.js';
+import { RedisTier } from '../../../src/cache/redis/redis-tier.js';
+import { redisUrlProblem } from '../../../src/cache/redis/redis-url.js';
 import { silentLogger } from '../../../src/core/log.js';
 
 describe('redisUrlProblem', () => {
