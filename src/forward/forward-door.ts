@@ -149,11 +149,13 @@ export class ForwardDoor implements Door<ForwardDestination> {
  * `localhost`, loopback and unspecified addresses on the same port count).
  */
 function isOwnAddress(host: string, port: number, socket: Session['req']['socket']): boolean {
-  if (port !== socket.localPort) return false;
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (host === normalizeAddress(socket.localAddress)) return true;
+  // A name other than localhost is never this listener here (names are checked after DNS): the
+  // socket's own address (a getsockname call) is read only for a literal address or localhost.
   const family = isIP(host);
+  const local = host === 'localhost' || host.endsWith('.localhost');
+  if (family === 0 && !local) return false;
+  if (port !== socket.localPort) return false;
+  if (local || host === normalizeAddress(socket.localAddress)) return true;
   if (family === 4) return host.startsWith('127.') || host === '0.0.0.0';
-  if (family === 6) return host === '::1' || host === '::' || host === '::ffff:127.0.0.1';
-  return false;
+  return host === '::1' || host === '::' || host === '::ffff:127.0.0.1';
 }

@@ -62,6 +62,14 @@ export function attachAccessLog(logger: Logger, access: AccessLog): void {
   (logger as unknown as Record<symbol, AccessLog>)[ACCESS_LOG] = access;
 }
 
+/**
+ * Whether a request line written with `logger` goes anywhere: to its access log, or through the
+ * logger at info. The doors ask first, so that a quiet logger costs no record per request.
+ */
+export function accessLogged(logger: Logger): boolean {
+  return (logger as unknown as Record<symbol, AccessLog | undefined>)[ACCESS_LOG] !== undefined || logger.isLevelEnabled('info');
+}
+
 /** Hands one finished request to the access log that travels with `logger`. */
 export function writeAccess(logger: Logger, record: AccessRecord): void {
   const access = (logger as unknown as Record<symbol, AccessLog | undefined>)[ACCESS_LOG];

@@ -34,29 +34,46 @@ export function cacheResultOf(rawHeaders: readonly string[], fallback: string | 
   return fallback;
 }
 
-/** Maps the parameters of our member (`hit; ttl=5`, `fwd=stale; fwd-status=304`, …) to a word. */
+/**
+ * Maps the parameters of our member (`hit; ttl=5`, `fwd=stale; fwd-status=304`, …) to a word. Read
+ * in place, once per request: a hit's `hit; ttl=N` allocates nothing.
+ */
 function cacheWordOf(params: string): CacheWord {
   let hit = false;
+  let collapsed = false;
+  let negativeTtl = false;
   let fwd = '';
   let fwdStatus = '';
   let detail = '';
-  let collapsed = false;
-  let ttl = 0;
-  for (const part of params.split(';')) {
-    const p = part.trim();
-    const eq = p.indexOf('=');
-    const key = eq < 0 ? p : p.slice(0, eq);
-    const value = eq < 0 ? '' : p.slice(eq + 1).replace(/^"|"$/g, '');
-    if (key === 'hit') hit = true;
-    else if (key === 'fwd') fwd = value;
-    else if (key === 'fwd-status') fwdStatus = value;
-    else if (key === 'detail') detail = value;
-    else if (key === 'collapsed') collapsed = true;
-    else if (key === 'ttl') ttl = Number(value);
+  for (let start = 0; start < params.length; ) {
+    let end = params.indexOf(';', start);
+    if (end < 0) end = params.length;
+    let a = start;
+    let b = end;
+    start = end + 1;
+    while (a < b && params.charCodeAt(a) <= 32) a++;
+    while (b > a && params.charCodeAt(b - 1) <= 32) b--;
+    const eq = params.indexOf('=', a);
+    const keyEnd = eq < 0 || eq > b ? b : eq;
+    const keyIs = (name: string) => keyEnd - a === name.length && params.startsWith(name, a);
+    if (keyIs('hit')) hit = true;
+    else if (keyIs('collapsed')) collapsed = true;
+    else if (keyEnd < b) {
+      let v0 = keyEnd + 1;
+      let v1 = b;
+      if (params.charCodeAt(v0) === 34 && params.charCodeAt(v1 - 1) === 34 && v1 - v0 >= 2) {
+        v0++;
+        v1--;
+      }
+      if (keyIs('ttl')) negativeTtl = params.charCodeAt(v0) === 45; // '-'
+      else if (keyIs('fwd')) fwd = params.slice(v0, v1);
+      else if (keyIs('fwd-status')) fwdStatus = params.slice(v0, v1);
+      else if (keyIs('detail')) detail = params.slice(v0, v1);
+    }
   }
   if (detail === 'stale-while-revalidate' || detail === 'stale-if-error') return 'stale';
   // A negative ttl: stale content the client allowed (max-stale).
-  if (hit || collapsed) return ttl < 0 ? 'stale' : 'hit';
+  if (hit || collapsed) return negativeTtl ? 'stale' : 'hit';
   if (fwdStatus === '304' && (fwd === 'stale' || fwd === 'request')) return 'revalidated';
   if (fwd === 'request' || fwd === 'method' || fwd === 'bypass') return 'bypass';
   return 'miss';

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { writeAccess } from '../observe/access-log.js';
+import { accessLogged, writeAccess } from '../observe/access-log.js';
 import { normalizeAddress } from '../policy/cidr-list.js';
 import type { BlockedRequest } from '../policy/rules.js';
 import { errorPage, type Page } from './pages.js';
@@ -177,6 +177,7 @@ export abstract class Session implements ExchangeRecord {
     this.finished = true;
     this.unlink();
     this.sink.onDone?.(this, status);
+    if (!accessLogged(this.sink.log)) return;
     const headers = this.req.headers;
     writeAccess(this.sink.log, {
       door: this.door,
