@@ -36,12 +36,28 @@ const BROKEN_OUTPUT: ReadonlySet<string> = new Set(['EPIPE', 'EIO', 'ECONNRESET'
  * instead of being thrown as an uncaught 'error' event. Other errors are left to other listeners.
  */
 export function ignoreBrokenOutput(stream: NodeJS.EventEmitter & { write?: unknown }): void {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (!BROKEN_OUTPUT.has(err.code ?? '')) return;
-    const s = stream as unknown as Record<string, unknown>;
+  const s = stream as unknown as Record<string, unknown>;
+  const disable = () => {
     s.write = () => true;
     s.flushSync = () => undefined;
+  };
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (BROKEN_OUTPUT.has(err.code ?? '')) disable();
   });
+  // pino flushes synchronously as the process exits, possibly before the failed write's 'error' event
+  // has come: a broken output found there drops the last lines instead of throwing from the exit
+  // (sonic-boom retried it every 100 ms for ever; see patches/sonic-boom+4.2.1.patch).
+  const flushSync = s.flushSync;
+  if (typeof flushSync === 'function') {
+    s.flushSync = () => {
+      try {
+        flushSync.call(stream);
+      } catch (err) {
+        if (!BROKEN_OUTPUT.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        disable();
+      }
+    };
+  }
 }
 
 /** A logger that drops everything: for tests and embedding. */

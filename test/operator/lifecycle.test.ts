@@ -101,4 +101,18 @@ describe('a broken stdout', () => {
     p.child.kill('SIGTERM');
     expect(await p.exited).toEqual({ code: 0, signal: null });
   });
+
+  it.each([
+    ['alone', ['--no-supervise']],
+    ['supervised (the worker shares the pipe)', []],
+  ])('(EPIPE) with nothing logged since: SIGTERM still stops it, %s (the last lines are dropped, not retried for ever)', async (_how, flags) => {
+    const origin = await cleanup.origin();
+    const p = await start(['--reverse', '127.0.0.1:0', '--upstream', origin.url, ...flags]);
+    p.child.stdout!.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    // Its first write after the reader left is the shutdown line: it fails as the process exits.
+    p.child.kill('SIGTERM');
+    const exited = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running after 5 s'), 5_000))]);
+    expect(exited).toEqual({ code: 0, signal: null });
+  });
 });
