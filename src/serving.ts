@@ -29,7 +29,8 @@ const FATAL_EXIT = 70;
 export async function serveAsWorker(args: CliArgs): Promise<number> {
   process.on('SIGHUP', () => undefined);
   process.on('SIGINT', () => undefined);
-  if (process.env[PRELOAD_ENV] === 'redis') void loadRedisTier();
+  // A failed load is not this waiting spare's to report: the start that needs the tier rejects with it.
+  if (process.env[PRELOAD_ENV] === 'redis') loadRedisTier().catch(() => undefined);
   const order = await startOrder();
   return order === null ? 0 : serve(args, order.config, order);
 }
