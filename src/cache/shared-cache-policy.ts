@@ -28,7 +28,8 @@ export interface PolicyOptions {
 export const HEURISTICALLY_CACHEABLE: ReadonlySet<number> = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
 
 /** Fields a shared cache never keeps (a Set-Cookie is for one client; the rest are hop-by-hop). */
-const NEVER_STORED = ['set-cookie', 'proxy-authentication-info', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'keep-alive', 'connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+/** Fields never stored with a response: every stored entry's `omit` starts with these. */
+export const NEVER_STORED: readonly string[] = ['set-cookie', 'proxy-authentication-info', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'keep-alive', 'connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 
 /** Statuses whose semantics this cache understands (for `must-understand`, RFC 9111 §5.2.2.3). */
 const UNDERSTOOD: ReadonlySet<number> = new Set([

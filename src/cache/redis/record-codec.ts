@@ -17,7 +17,7 @@
  * A change to the StoredResponse fields that older readers cannot take needs a new version number.
  */
 import { crc32 } from 'node:zlib';
-import type { InMemoryResponse, StoredResponse } from '../stored-response.js';
+import { storedEntry, type InMemoryResponse, type StoredResponse } from '../stored-response.js';
 
 const MAGIC = Buffer.from('PTC', 'latin1');
 export const RECORD_VERSION = 1;
@@ -61,8 +61,7 @@ export function decodeRecord(data: Buffer): DecodeResult {
   }
   const body = data.subarray(HEAD_BYTES + metaLength, end);
   if (!isStoredMeta(meta) || meta.bodyLength !== body.length) return fail('shape');
-  const { bodyLength: _, ...rest } = meta;
-  return { ok: true, entry: { ...rest, body } };
+  return { ok: true, entry: storedEntry({ ...meta, body }, meta.expiresAt, meta.size) as InMemoryResponse };
 }
 
 function fail(reason: DecodeFailure): DecodeResult {
@@ -71,7 +70,7 @@ function fail(reason: DecodeFailure): DecodeResult {
 
 type StoredMeta = Omit<StoredResponse, 'body'> & { readonly bodyLength: number };
 
-/** Every field the engine reads has the type it expects (unknown extra fields pass through). */
+/** Every field the engine reads has the type it expects (unknown extra fields are ignored). */
 function isStoredMeta(m: unknown): m is StoredMeta {
   if (typeof m !== 'object' || m === null) return false;
   const r = m as Record<string, unknown>;
