@@ -372,7 +372,7 @@ async function runScenario(ctx, sc, peerInfo) {
 
   // 3. Warm-up (JIT, connection pools, and the caches for hit rows), then check hits are hits.
   for (const row of active()) {
-    const w = await loadOnce(ctx, sc, row, opts.warmup || 0.5, 'warm-up');
+    const w = await loadOnce(ctx, sc, row, Math.max(opts.warmup || 0.5, sc.warmup ?? 0), 'warm-up');
     const dead = exitedProc(row.server);
     if (dead) {
       row.status = 'failed';
@@ -385,7 +385,7 @@ async function runScenario(ctx, sc, peerInfo) {
       continue;
     }
     if (requestLike && expectOf(sc, row) === 'hit' && row.id !== 'direct' && !row.server.noOrigin) {
-      const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
+      const res = await sampleRequest(row.server, samplePath(sc), origin.host, sc.tls);
       const problem = checkBody(res, expectedBody);
       if (problem) {
         row.status = 'failed';
@@ -424,7 +424,7 @@ async function runScenario(ctx, sc, peerInfo) {
       for (const p of validateRound(sc, row, m, size)) row.problems.add(p);
       if (m.errors?.status > 0 && !row.failureSample) {
         // wrk only counts non-2xx answers; show what one looks like.
-        const res = await sampleRequest(row.server, sc.path, origin.host, sc.tls);
+        const res = await sampleRequest(row.server, samplePath(sc), origin.host, sc.tls);
         row.failureSample = res.ok
           ? `a request after the round got ${res.status}${res.headers['proxy-status'] ? ` (Proxy-Status: ${res.headers['proxy-status']})` : ''}: ${oneLine(res.body.toString('utf8', 0, 160))}`
           : `a request after the round failed: ${res.reason}`;
@@ -547,6 +547,11 @@ async function loadOnce(ctx, sc, row, seconds, phase) {
   return m;
 }
 
+/** The URL a check asks for: the scenario's path, or the first URL of its fixed URL set. */
+function samplePath(sc) {
+  return sc.urlTag === undefined ? sc.path : `${sc.path}?set=${sc.urlTag}&u=0`;
+}
+
 /**
  * wrk against the row's server; for a two-instance row, one wrk against each instance at the same time,
  * with the same script (the same URLs in the same order: both miss each URL at about the same moment,
@@ -555,7 +560,7 @@ async function loadOnce(ctx, sc, row, seconds, phase) {
 async function wrkLoad(ctx, sc, row, seconds, phase) {
   const { origin, opts } = ctx;
   const delayMs = sc.rate ? (opts.connections * 1000) / sc.rate : 0;
-  const urls = PEERS[row.id].urls === 'unique' ? { unique: phase } : sc.urlSet ? { cycle: sc.urlSet, tag: phase } : null;
+  const urls = PEERS[row.id].urls === 'unique' ? { unique: phase } : sc.urlSet ? { cycle: sc.urlSet, tag: sc.urlTag ?? phase } : null;
   const spec = { access: row.server.access, requestPath: sc.path, originHost: origin.host, delayMs, urls, siteHost: row.server.siteHost };
   // One URL: one script for every run of the row. URL sets: a script per run, with URLs of its own.
   const script = urls ? writeWrkScript(ctx.tmp, spec) : (row.script ??= writeWrkScript(ctx.tmp, spec));

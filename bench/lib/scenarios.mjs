@@ -39,6 +39,22 @@ const AT_PEAK = [
     what: 'GET /c/1k, origin answers `Cache-Control: public, max-age=3600`; caches filled by the warm-up',
   },
   {
+    id: 'reverse-hit-1k-10k-urls',
+    title: 'Reverse proxy, cache hits over 10,000 URLs, 1 KiB',
+    mode: 'http',
+    access: 'reverse',
+    path: '/c/1k',
+    body: '1k',
+    expect: 'hit',
+    // One set of URLs for the warm-up and every round (the warm-up stores them all), not one per round.
+    urlSet: 10000,
+    urlTag: 'hot',
+    warmup: 6,
+    peers: ['direct', 'nginx', 'varnish', 'portico'],
+    refs: ['nginx'],
+    what: 'GET /c/1k?set=hot&u=0 … 9999 in turn, again and again (`Cache-Control: public, max-age=3600`); a warm-up of at least 6 s stores all 10,000 first: hits over a working set, where the one-URL row hits a single entry',
+  },
+  {
     id: 'reverse-hit-100k',
     title: 'Reverse proxy, cache hit, 100 KiB',
     mode: 'http',
