@@ -19,6 +19,11 @@ export class LocalTier {
   variants(url: string): StoredResponse[] | Promise<StoredResponse[]> {
     const keys = this.index.keysOf(url);
     if (keys === undefined) return NONE;
+    if (typeof keys === 'string') {
+      const entry = this.store.get(keys);
+      if (entry instanceof Promise) return entry.then((e) => (e === undefined ? [] : [e]));
+      return entry === undefined ? [] : [entry];
+    }
     const out: StoredResponse[] = [];
     let pending: Promise<StoredResponse | undefined>[] | null = null;
     // A Set iterator skips keys that get() drops on the way (an expired entry is reported lost).
@@ -54,7 +59,7 @@ export class LocalTier {
   /** Drops every variant of a URL; returns how many entries went. */
   deleteUrl(url: string): Promise<number> {
     const keys = this.index.keysOf(url);
-    return this.deleteAll(keys === undefined ? [] : [...keys]);
+    return this.deleteAll(keys === undefined ? [] : typeof keys === 'string' ? [keys] : [...keys]);
   }
 
   /** Drops every entry whose URL starts with `prefix`. */

@@ -32,11 +32,15 @@ const NO_VARY: readonly string[] = [];
 
 export class StoreIndex implements StoreListener {
   private readonly entries = new Map<string, IndexedEntry>();
-  private readonly byUrl = new Map<string, Set<string>>();
+  /**
+   * Variant keys per URL: the key itself for a URL with one variant (most URLs), a Set from the second
+   * on. A Set for every URL cost about 150 bytes of every stored entry.
+   */
+  private readonly byUrl = new Map<string, string | Set<string>>();
   private readonly byTag = new Map<string, Set<string>>();
 
-  /** Variant keys of a URL, in the order they were stored. */
-  keysOf(url: string): ReadonlySet<string> | undefined {
+  /** Variant keys of a URL: its one key, or all of them in the order they were stored. */
+  keysOf(url: string): string | ReadonlySet<string> | undefined {
     return this.byUrl.get(url);
   }
 
@@ -48,7 +52,11 @@ export class StoreIndex implements StoreListener {
   /** Keys whose URL starts with `prefix`. */
   keysUnder(prefix: string): string[] {
     const out: string[] = [];
-    for (const [url, keys] of this.byUrl) if (url.startsWith(prefix)) out.push(...keys);
+    for (const [url, keys] of this.byUrl) {
+      if (!url.startsWith(prefix)) continue;
+      if (typeof keys === 'string') out.push(keys);
+      else out.push(...keys);
+    }
     return out;
   }
 
@@ -75,7 +83,7 @@ export class StoreIndex implements StoreListener {
     const hits = this.entries.get(entry.key)?.hits ?? 0;
     this.lost(entry.key);
     this.entries.set(entry.key, indexed(entry, hits));
-    addTo(this.byUrl, entry.url, entry.key);
+    this.addVariant(entry.url, entry.key);
     for (const tag of entry.tags) addTo(this.byTag, tag, entry.key);
   }
 
@@ -83,8 +91,25 @@ export class StoreIndex implements StoreListener {
     const entry = this.entries.get(key);
     if (entry === undefined) return;
     this.entries.delete(key);
-    removeFrom(this.byUrl, entry.url, key);
+    this.removeVariant(entry.url, key);
     for (const tag of entry.tags) removeFrom(this.byTag, tag, key);
+  }
+
+  private addVariant(url: string, key: string): void {
+    const keys = this.byUrl.get(url);
+    if (keys === undefined) this.byUrl.set(url, key);
+    else if (keys instanceof Set) keys.add(key);
+    else if (keys !== key) this.byUrl.set(url, new Set([keys, key]));
+  }
+
+  private removeVariant(url: string, key: string): void {
+    const keys = this.byUrl.get(url);
+    if (keys === key) {
+      this.byUrl.delete(url);
+    } else if (keys instanceof Set) {
+      keys.delete(key);
+      if (keys.size === 0) this.byUrl.delete(url);
+    }
   }
 }
 

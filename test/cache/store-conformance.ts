@@ -97,6 +97,26 @@ export function storeConformance(name: string, setup: () => Promise<StoreHarness
       expect(await tier.variants('http://a/v2')).toHaveLength(1);
     });
 
+    it('finds the variants of a URL as they come and go one by one', async () => {
+      const tier = await tierOf();
+      const en = entry('http://a/v', { vary: 'en' });
+      const de = entry('http://a/v', { vary: 'de' });
+      const languages = async () => (await tier.variants('http://a/v')).map((v) => v.varyValues[0]).sort();
+      await tier.set(en);
+      expect(await languages()).toEqual(['en']);
+      await tier.set(de);
+      expect(await languages()).toEqual(['de', 'en']);
+      await tier.delete(en.key);
+      expect(await languages()).toEqual(['de']);
+      await tier.set(en);
+      expect(await languages()).toEqual(['de', 'en']);
+      await tier.delete(de.key);
+      await tier.delete(en.key);
+      expect(await languages()).toEqual([]);
+      expect(await tier.purgePrefix('http://a/')).toBe(0);
+      expect(tier.index.size).toBe(0);
+    });
+
     it('purges by prefix and by tag', async () => {
       const tier = await tierOf();
       await tier.set(entry('http://a/static/1', { tags: 'img all' }));
