@@ -44,8 +44,8 @@ export interface PorticoOptions {
 }
 
 export interface WorkerPeers extends AdminPeers {
-  /** Told of every URL an unsafe request invalidated in this worker's cache. */
-  readonly announceInvalidation: (url: string) => void;
+  /** Told of every URL an unsafe request invalidated in this worker's cache; resolves once the others dropped it. */
+  readonly announceInvalidation: (url: string) => Promise<void>;
 }
 
 export class Portico implements AdminTarget, ListenerHost {

@@ -34,6 +34,9 @@ export interface CacheContext {
   readonly counters: CacheCounters;
   /** Requests per URL, for rules with min_uses. */
   readonly uses: UseCounter;
-  /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
-  readonly onInvalidate: ((url: string) => void) | undefined;
+  /**
+   * Told of every URL an unsafe request invalidated (the other workers' caches drop it too); the answer
+   * to the unsafe request waits for its promise.
+   */
+  readonly onInvalidate: ((url: string) => void | Promise<void>) | undefined;
 }

@@ -34,12 +34,14 @@ async function invalidate(ctx: CacheContext, url: string, headers: IncomingHttpH
   for (const target of targets) {
     try {
       await ctx.tier.deleteUrl(target);
+      // The shared tier tells every other process and machine. Without one, the other workers are told,
+      // and the answer waits for them: the client's next request, whichever worker takes it, must not
+      // get the page its unsafe request has just changed.
+      if (ctx.shared !== null) void ctx.shared.purgeUrl(target);
+      else await ctx.onInvalidate?.(target);
     } catch (err) {
       ctx.log.warn({ err, url: target }, 'cache invalidation failed');
     }
-    // The shared tier tells every other process and machine; without one, the other workers are told.
-    if (ctx.shared !== null) void ctx.shared.purgeUrl(target);
-    else ctx.onInvalidate?.(target);
   }
 }
 

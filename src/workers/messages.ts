@@ -61,14 +61,8 @@ export interface Answers {
   readonly answers: readonly unknown[];
 }
 
-/** An unsafe request invalidated `url` in one worker's cache: the others drop it too. */
-export interface Invalidate {
-  readonly portico: 'invalidate';
-  readonly url: string;
-}
-
-export type WorkerMessage = Ready | Serving | Ask | Answer | Invalidate;
-export type PrimaryMessage = Start | Listen | Ask | Answers | Invalidate;
+export type WorkerMessage = Ready | Serving | Ask | Answer;
+export type PrimaryMessage = Start | Listen | Ask | Answers;
 
 export function isPorticoMessage<T extends { portico: string }>(message: unknown): message is T {
   return typeof message === 'object' && message !== null && typeof (message as { portico?: unknown }).portico === 'string';

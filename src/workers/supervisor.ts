@@ -12,8 +12,8 @@
  * delay if workers keep dying). Meanwhile the connections that arrive wait, paused: nothing is refused.
  *
  * It also passes SIGHUP (reload), SIGUSR1 (reopen the access log) and SIGTERM/SIGINT (drain, then
- * stop) on to every worker, and relays what the workers tell each other: admin commands that must
- * reach all of them, and the URLs that an unsafe request invalidated in one worker's cache.
+ * stop) on to every worker, and relays the admin commands that must reach all of them (among them the
+ * purge of a URL that an unsafe request invalidated in one worker's cache).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -213,9 +213,6 @@ class Supervisor {
         return;
       case 'answer':
         this.onAnswer(worker, message);
-        return;
-      case 'invalidate':
-        for (const other of this.serving()) if (other !== worker) send(other, message);
         return;
     }
   }

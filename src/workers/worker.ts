@@ -89,11 +89,13 @@ export function configForWorker(config: Config, role: WorkerRole): Config {
   };
 }
 
+/** How long the answer to an unsafe request waits for the other workers to drop what it invalidated. */
+const INVALIDATION_WAIT_MS = 1_000;
+
 /** The worker's side of the IPC channel: connections, the admin peers of worker 1, and cache invalidations. */
 export class WorkerLink implements AdminPeers {
   private nextId = 1;
   private readonly waiting = new Map<number, (answers: unknown[]) => void>();
-  private target: AdminTarget | null = null;
   private local: LocalAdmin | null = null;
 
   constructor() {
@@ -102,7 +104,6 @@ export class WorkerLink implements AdminPeers {
 
   /** The worker serves `target` from now on: the supervisor may send it questions. */
   attach(target: AdminTarget): void {
-    this.target = target;
     this.local = new LocalAdmin(target, VERSION);
     send({ portico: 'ready' });
   }
@@ -120,10 +121,19 @@ export class WorkerLink implements AdminPeers {
     });
   }
 
-  /** Tells the other workers that `url` was invalidated here (HttpCache's onInvalidate). */
-  readonly announceInvalidation = (url: string): void => {
-    send({ portico: 'invalidate', url });
-  };
+  /**
+   * Has every worker drop `url`, which an unsafe request invalidated here (HttpCache's onInvalidate):
+   * resolves once they all have, or after INVALIDATION_WAIT_MS if one does not answer. A purge does not
+   * announce again: the invalidation stops there.
+   */
+  readonly announceInvalidation = (url: string): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, INVALIDATION_WAIT_MS);
+      void this.run({ op: 'purge', kind: 'url', value: url }).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
 
   private readonly onMessage = (message: unknown): void => {
     if (!isPorticoMessage<PrimaryMessage>(message)) return;
@@ -139,10 +149,6 @@ export class WorkerLink implements AdminPeers {
         return;
       case 'start':
       case 'listen':
-        return;
-      case 'invalidate':
-        // purgeUrl does not announce again: the invalidation stops here.
-        void this.target?.cache?.purgeUrl(message.url).catch(() => undefined);
         return;
     }
   };
