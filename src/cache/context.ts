@@ -38,5 +38,5 @@ export interface CacheContext {
    * Told of every URL an unsafe request invalidated (the other workers' caches drop it too); the answer
    * to the unsafe request waits for its promise.
    */
-  readonly onInvalidate: ((url: string) => void | Promise<void>) | undefined;
+  readonly onInvalidate: ((url: string) => Promise<void>) | undefined;
 }

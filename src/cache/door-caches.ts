@@ -41,7 +41,7 @@ export interface DoorCacheOptions {
   readonly log: Logger;
   readonly now?: () => number;
   /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
-  readonly onInvalidate?: (url: string) => void | Promise<void>;
+  readonly onInvalidate?: (url: string) => Promise<void>;
 }
 
 let redisTierModule: Promise<typeof import('./redis/redis-tier.js')> | undefined;

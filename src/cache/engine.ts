@@ -48,7 +48,7 @@ export interface HttpCacheOptions {
   /** How long a request waits for a concurrent request to the same URL before going upstream itself. */
   readonly collapseTimeoutMs?: number;
   /** Told of every URL an unsafe request invalidated (the other workers' caches drop it too). */
-  readonly onInvalidate?: (url: string) => void | Promise<void>;
+  readonly onInvalidate?: (url: string) => Promise<void>;
 }
 
 /** A client's reload (no-cache, max-age=0) taken out, for a rule with ignore_client_no_cache (Squid's ignore-reload). */

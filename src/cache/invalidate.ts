@@ -31,17 +31,20 @@ async function invalidate(ctx: CacheContext, url: string, headers: IncomingHttpH
     const key = cacheKeyFromUrl(value.trim(), url);
     if (key !== null && originOf(key) === origin) targets.add(key);
   }
-  for (const target of targets) {
-    try {
-      await ctx.tier.deleteUrl(target);
-      // The shared tier tells every other process and machine. Without one, the other workers are told,
-      // and the answer waits for them: the client's next request, whichever worker takes it, must not
-      // get the page its unsafe request has just changed.
-      if (ctx.shared !== null) void ctx.shared.purgeUrl(target);
-      else await ctx.onInvalidate?.(target);
-    } catch (err) {
-      ctx.log.warn({ err, url: target }, 'cache invalidation failed');
-    }
+  // The targets at once: each may wait for the other workers.
+  await Promise.all([...targets].map((target) => invalidateOne(ctx, target)));
+}
+
+async function invalidateOne(ctx: CacheContext, target: string): Promise<void> {
+  try {
+    await ctx.tier.deleteUrl(target);
+    // The shared tier tells every other process and machine. Without one, the other workers are told,
+    // and the answer waits for them: the client's next request, whichever worker takes it, must not
+    // get the page its unsafe request has just changed.
+    if (ctx.shared !== null) void ctx.shared.purgeUrl(target);
+    else await ctx.onInvalidate?.(target);
+  } catch (err) {
+    ctx.log.warn({ err, url: target }, 'cache invalidation failed');
   }
 }
 

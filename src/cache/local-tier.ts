@@ -21,8 +21,8 @@ export class LocalTier {
     if (keys === undefined) return NONE;
     if (typeof keys === 'string') {
       const entry = this.store.get(keys);
-      if (entry instanceof Promise) return entry.then((e) => (e === undefined ? [] : [e]));
-      return entry === undefined ? [] : [entry];
+      if (entry instanceof Promise) return entry.then((e) => (e === undefined ? NONE : [e]));
+      return entry === undefined ? NONE : [entry];
     }
     const out: StoredResponse[] = [];
     let pending: Promise<StoredResponse | undefined>[] | null = null;
